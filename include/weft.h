@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* weft: straight-line async code in C — tasks on an event loop. */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <weft/error.h>
+#include <weft/task.h>
+#include <weft/time.h>
+#include <weft/io.h>
+#include <weft/signal.h>
+#include <weft/loop.h>
+#include <weft/debug.h>
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* Debugging: the slow-task detector, the stuck-loop watchdog, task dumps. */
+#ifndef WEFT_DEBUG_H
+#define WEFT_DEBUG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Receives every report of the detector and the watchdog: one complete,
+ * newline-terminated message.  The default writes it to stderr.  Called on
+ * the loop's thread for slow tasks, on the watchdog thread for stuck loops.
+ */
+typedef void (*weft_log_fn)(const char *message, void *data);
+void weft_set_log(weft_log_fn fn, void *data);
+
+/*
+ * The slow-task threshold in milliseconds: a task that runs longer than
+ * this without suspending is reported (name and duration) when it
+ * suspends.  Default 100, or $WEFT_SLOW_MS; 0 turns reports off.  Applies
+ * to loops started afterwards and to the running loop of the caller.
+ */
+void weft_set_slow_ms(int64_t ms);
+int64_t weft_slow_ms(void);
+
+/*
+ * The watchdog: a thread that notices a loop stuck *now* in one task for
+ * longer than the slow-task threshold and reports, while it is still stuck,
+ * the task's name and its current backtrace (the blocking call's line).
+ * It interrupts the stuck thread once with a signal (SIGURG) to take the
+ * backtrace, so a sleep-type call (nanosleep, poll) in that task may return
+ * early with EINTR; other calls restart.  Off by default; on for loops
+ * started with $WEFT_DEBUG=1 or after this call.  Debug mode also dumps
+ * every task on SIGQUIT.  Returns 0 or -errno.
+ */
+int weft_debug_enable(void);
+
+/*
+ * Print every live task of the calling thread's loop: name, state, what it
+ * waits on (fd, timer, task, signal) and how long ago it last ran.  Does
+ * not suspend.  Outside a loop prints nothing.
+ */
+void weft_dump_tasks(FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

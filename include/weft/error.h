@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* Errors: negative errno-style codes plus a task-local human message. */
+#ifndef WEFT_ERROR_H
+#define WEFT_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Every weft function that can fail returns an int: 0 (or a count) on
+ * success, a negative errno value on failure (-ETIMEDOUT, -ECANCELED, ...).
+ * weft's own codes live below WEFT_ERR_BASE so they never clash with errno.
+ */
+enum {
+    WEFT_ERR_BASE = -10000,
+    /* A PostgreSQL server error (reserved for weft-pg). */
+    WEFT_EPGSERVER = WEFT_ERR_BASE - 1,
+    /* A peer broke its protocol (bad HTTP, bad PostgreSQL message). */
+    WEFT_EPROTO = WEFT_ERR_BASE - 2,
+    /* The call needs a running weft loop on this thread and there is none. */
+    WEFT_ENOLOOP = WEFT_ERR_BASE - 3,
+    /* The call must run inside a task (it suspends) but runs outside one. */
+    WEFT_ENOTASK = WEFT_ERR_BASE - 4,
+};
+
+/*
+ * Name an error code: "Connection timed out" for -ETIMEDOUT, weft's own
+ * text for weft codes, "Success" for 0.  Accepts positive errno values too.
+ * Never returns NULL; the string is static.  Does not suspend; thread-safe.
+ */
+const char *weft_strerror(int code);
+
+/*
+ * The message of the last failure in the calling task (or thread, outside
+ * a task): what failed and on what, e.g. "weft_wait_fd: fd 7: Bad file
+ * descriptor".  Valid until the next failing weft call in the same task.
+ * Returns "" when no failure has been recorded.  Does not suspend.
+ */
+const char *weft_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* Signals as events a task can wait for (SIGINT, SIGTERM, ...). */
+#ifndef WEFT_SIGNAL_H
+#define WEFT_SIGNAL_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Suspend until one of the signals in `set` arrives, and return its number.
+ * The first wait blocks those signals in the loop's thread (they are then
+ * read through a signalfd; the mask is restored when weft_run returns), so
+ * a signal that arrives while no task waits stays pending and the next wait
+ * returns it.  Block the signals in other threads too (or wait before
+ * starting threads, which inherit the mask) so the kernel cannot deliver
+ * them elsewhere.  When several tasks wait for the same signal the one that
+ * waited first gets it.  Errors: -EINVAL (empty set, or SIGKILL/SIGSTOP),
+ * -ETIMEDOUT, -ECANCELED, WEFT_ENOTASK.  Suspends.
+ */
+int weft_signal_wait(const sigset_t *set, int64_t deadline);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

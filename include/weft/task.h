@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* Tasks: cheap stackful coroutines run by the loop of their thread. */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_task weft_task;
+
+/* A task's body.  Its return value is the task's status: 0 or a positive
+ * count for success, a negative error code for failure (by convention). */
+typedef int (*weft_task_fn)(void *arg);
+
+/* Options for weft_spawn; zero-initialise, NULL means all defaults. */
+typedef struct weft_task_opts {
+    /* Name for logs, dumps and the slow-task detector.  Copied (at most
+     * WEFT_TASK_NAME_MAX - 1 bytes).  Default: the function's name. */
+    const char *name;
+    /* Usable stack size in bytes; rounded up to whole pages.  0 = the
+     * default, WEFT_STACK_DEFAULT (256 KiB), committed lazily. */
+    size_t stack_size;
+} weft_task_opts;
+
+#define WEFT_TASK_NAME_MAX 32
+#define WEFT_STACK_DEFAULT ((size_t)256 * 1024)
+#define WEFT_STACK_MIN ((size_t)16 * 1024)
+
+/*
+ * Create a loop on the calling thread, run `main(arg)` as its first task
+ * (named "main") and return when it and every task spawned since have
+ * finished.  Returns main's status, or a negative error when the loop could
+ * not start: -EBUSY if this thread already runs a loop, -ENOMEM.
+ */
+int weft_run(weft_task_fn main, void *arg);
+
+/*
+ * Start `fn(arg)` as a new task on the calling thread's loop.  The task
+ * first runs when the caller next suspends (spawn never switches).  Returns
+ * a handle to pass to weft_join (or weft_detach) exactly once; NULL on
+ * failure with weft_errmsg() set (no loop on this thread, out of memory,
+ * stack mapping failed).  Does not suspend.  May be called from a task or
+ * from a function posted to the loop.
+ *
+ * The macro names the task after the function unless opts->name is set.
+ */
+weft_task *weft_spawn_named(weft_task_fn fn, void *arg, const weft_task_opts *opts,
+                            const char *default_name);
+#define weft_spawn(fn, arg, opts) weft_spawn_named((fn), (arg), (opts), #fn)
+
+/*
+ * Wait for `task` to finish and store its status in *status (may be NULL).
+ * On success the handle is consumed (freed).  Suspends.
+ * Errors: -ECANCELED (the caller was cancelled), -ETIMEDOUT (the caller's
+ * deadline passed), -EDEADLK (a task joining itself), -EINVAL (NULL task),
+ * WEFT_ENOTASK.  On error the handle stays valid: join again or detach.
+ */
+int weft_join(weft_task *task, int *status);
+
+/* As weft_join, failing with -ETIMEDOUT at the absolute monotonic time
+ * `deadline` (nanoseconds, see weft_now; WEFT_NO_DEADLINE for none). */
+int weft_join_until(weft_task *task, int *status, int64_t deadline);
+
+/*
+ * Give up the handle: the task runs on and frees itself when it finishes.
+ * Does not suspend.
+ */
+void weft_detach(weft_task *task);
+
+/*
+ * Request cancellation of `task`.  Cancellation is level-triggered: from
+ * now on every suspension point in the task (sleep, fd wait, join, ...)
+ * returns -ECANCELED at once, until the task returns, except inside a
+ * shield.  A task suspended right now is woken with -ECANCELED; a task that
+ * has not started yet starts and sees -ECANCELED at its first suspension.
+ * Cancelling a finished task is a no-op.  Returns 0, or -EINVAL for NULL.
+ * Does not suspend; the caller does not wait for the task to finish (join
+ * does that).
+ */
+int weft_cancel(weft_task *task);
+
+/* Whether the calling task has been cancelled (outside a shield).  Lets a
+ * long computation that never suspends notice a cancellation. */
+bool weft_cancelled(void);
+
+/*
+ * Let every other ready task run once, then continue.  Returns 0;
+ * -ECANCELED at once (without yielding) if the task is cancelled;
+ * WEFT_ENOTASK outside a task.  Suspends.
+ */
+int weft_yield(void);
+
+/* The calling task, or NULL outside a task. */
+weft_task *weft_current(void);
+
+/* A task's name (never NULL; "" for NULL).  Valid while the handle is. */
+const char *weft_task_name(const weft_task *task);
+
+/*
+ * Shield the calling task from cancellation for cleanup work.  Inside the
+ * shield, cancellation and deadlines set outside it are not delivered; the
+ * shield's own deadline (`timeout_ns` from now; <= 0 means none) still
+ * makes suspension points fail with -ETIMEDOUT, so cleanup stays bounded.
+ * A cancellation that arrived meanwhile is delivered after weft_shield_end.
+ * Pairs nest.  Does not suspend.
+ */
+typedef struct weft_shield {
+    int64_t saved_deadline;
+    int saved_depth;
+} weft_shield;
+void weft_shield_begin(weft_shield *shield, int64_t timeout_ns);
+void weft_shield_end(weft_shield *shield);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* Time: the loop's monotonic clock, sleeping, deadlines and timers. */
+#ifndef WEFT_TIME_H
+#define WEFT_TIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Deadlines are absolute CLOCK_MONOTONIC times in nanoseconds. */
+#define WEFT_NO_DEADLINE INT64_MAX
+
+/*
+ * The loop's current time (CLOCK_MONOTONIC, ns).  Read once per loop
+ * iteration, so it does not move while a task runs; outside a loop it
+ * reads the clock.  Does not suspend.
+ */
+int64_t weft_now(void);
+
+/* weft_now() + ms milliseconds (or ns nanoseconds), saturating at
+ * WEFT_NO_DEADLINE; a negative span gives a deadline in the past. */
+int64_t weft_deadline_ms(int64_t ms);
+int64_t weft_deadline_ns(int64_t ns);
+
+/*
+ * Suspend the calling task for `ms` milliseconds / `ns` nanoseconds
+ * (<= 0: just yield to the loop's timers), or until the absolute
+ * `deadline`.  Other tasks run meanwhile.  Returns 0 when the time has
+ * passed; -ECANCELED if the task is cancelled; -ETIMEDOUT if an enclosing
+ * deadline (shield, later: deadline scope) expires first; WEFT_ENOTASK
+ * outside a task.  Suspends.
+ */
+int weft_sleep_ms(int64_t ms);
+int weft_sleep_ns(int64_t ns);
+int weft_sleep_until(int64_t deadline);
+
+/*
+ * A one-shot callback timer in caller memory, the counterpart of asyncio's
+ * loop.call_later.  The callback runs on the loop between tasks (it must
+ * not suspend; it may spawn tasks or restart its timer).  The caller owns
+ * the memory and keeps it valid while the timer is active.
+ */
+typedef struct weft_timer weft_timer;
+typedef void (*weft_timer_fn)(weft_timer *timer);
+struct weft_timer {
+    int64_t deadline;   /* read-only for users */
+    weft_timer_fn fn;
+    void *data;         /* free for the user */
+    uint32_t heap_index; /* private: position in the loop's heap, 0 = inactive */
+    uint32_t kind;       /* private */
+};
+
+/* Prepare `timer` to call `fn`.  Does not suspend. */
+void weft_timer_init(weft_timer *timer, weft_timer_fn fn, void *data);
+
+/*
+ * Arm (or re-arm) `timer` to fire at `deadline` on the calling thread's
+ * loop.  Timers with equal deadlines fire in the order they were armed.
+ * Returns 0, WEFT_ENOLOOP without a loop, -ENOMEM.  Does not suspend.
+ */
+int weft_timer_start(weft_timer *timer, int64_t deadline);
+
+/* Disarm `timer`; a no-op if it is not armed.  O(log n). */
+void weft_timer_stop(weft_timer *timer);
+
+/* Whether `timer` is armed. */
+int weft_timer_active(const weft_timer *timer);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

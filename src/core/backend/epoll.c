@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* The epoll backend: every fd is added once, edge-triggered, for both
+ * directions, and forgotten by the kernel when it is closed. */
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../core-internal.h"
+#include "backend.h"
+
+#define WEFT__EVENTS_MAX 256
+
+int weft__backend_init(weft_loop *loop)
+{
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)loop->eventfd};
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->eventfd, &ev) < 0) {
+        int err = -errno;
+        close(loop->epfd);
+        loop->epfd = -1;
+        return err;
+    }
+    return 0;
+}
+
+void weft__backend_close(weft_loop *loop)
+{
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    loop->epfd = -1;
+}
+
+int weft__backend_add(weft_loop *loop, int fd)
+{
+    struct epoll_event ev = {
+        .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+        .data.u64 = (uint64_t)fd,
+    };
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+        return 0;
+    if (errno == EEXIST) /* e.g. a dup'd number the loop forgot: still watched */
+        return 0;
+    return -errno;
+}
+
+void weft__backend_poll(weft_loop *loop, int64_t timeout_ns)
+{
+    struct epoll_event events[WEFT__EVENTS_MAX];
+    int n;
+#ifdef SYS_epoll_pwait2
+    static int have_pwait2 = 1;
+#else
+    static const int have_pwait2 = 0;
+#endif
+    if (have_pwait2 && timeout_ns > 0) {
+        struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
+        n = epoll_pwait2(loop->epfd, events, WEFT__EVENTS_MAX, &ts, NULL);
+        if (n < 0 && errno == ENOSYS) {
+#ifdef SYS_epoll_pwait2
+            have_pwait2 = 0;
+#endif
+            n = 0;
+        }
+    } else {
+        /* Round up: waking before the deadline would only spin. */
+        int ms = timeout_ns < 0 ? -1
+                 : timeout_ns > (int64_t)1000000 * 86400000 ? 86400000
+                                                          : (int)((timeout_ns + 999999) / 1000000);
+        n = epoll_wait(loop->epfd, events, WEFT__EVENTS_MAX, ms);
+    }
+    for (int i = 0; i < n; i++) {
+        int fd = (int)events[i].data.u64;
+        if (fd == loop->eventfd) {
+            uint64_t v;
+            ssize_t r = read(fd, &v, sizeof v); /* drain; posts are run by the loop */
+            (void)r;
+        } else if (fd == loop->sigfd) {
+            weft__signals_dispatch(loop);
+        } else {
+            weft__fd_dispatch(loop, fd, events[i].events);
+        }
+    }
+}

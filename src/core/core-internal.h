@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal structures of the core: tasks, the loop, stacks, timers, fds. */
+#ifndef WEFT_CORE_INTERNAL_H
+#define WEFT_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "weft.h"
+#include "../util/list.h"
+
+#define WEFT__LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* The loop polls for I/O at least once every this many task runs, so a
+ * storm of ready tasks cannot starve the network. */
+#define WEFT__POLL_EVERY 64
+
+/* ------------------------------------------------------------ stacks */
+
+/* A task stack.  The descriptor lives in the top bytes of the mapping, in
+ * the page every task touches anyway.  Layout, low to high:
+ *   [guard region][usable stack ... [weft__stack]] */
+typedef struct weft__stack {
+    void *map;               /* start of the mapping (guard region) */
+    size_t map_size;
+    size_t usable;           /* bytes from the end of the guard to `top` */
+    char *top;               /* initial stack pointer (16-byte aligned) */
+    struct weft__stack *next; /* cache link */
+    unsigned valgrind_id;
+} weft__stack;
+
+typedef struct weft__stack_cache {
+    weft__stack *head;
+    size_t count;
+    size_t stack_size;       /* usable size of the cached stacks */
+} weft__stack_cache;
+
+weft__stack *weft__stack_get(weft_loop *loop, size_t usable);
+void weft__stack_put(weft_loop *loop, weft__stack *stack);
+void weft__stack_cache_trim(weft_loop *loop, size_t keep, size_t max_unmaps);
+size_t weft__stack_guard_size(void);
+const char *weft__stack_guard_kind(void);
+
+/* ------------------------------------------------------------ tasks */
+
+enum weft__task_state {
+    WEFT__NEW,        /* spawned, never ran, no stack yet */
+    WEFT__READY,      /* in the run queue */
+    WEFT__RUNNING,
+    WEFT__SUSPENDED,  /* waiting; woken by weft__wake */
+    WEFT__DONE,
+};
+
+/* What a suspended task waits on, for dumps and the detector. */
+enum weft__wait_kind {
+    WEFT__WAIT_NONE,
+    WEFT__WAIT_SLEEP,
+    WEFT__WAIT_FD,
+    WEFT__WAIT_JOIN,
+    WEFT__WAIT_SIGNAL,
+    WEFT__WAIT_OTHER,
+};
+
+enum weft__timer_kind {
+    WEFT__TIMER_USER = 0,
+    WEFT__TIMER_TASK = 1,   /* a task's own timer: wakes it with timer_code */
+};
+
+struct weft_task {
+    void *sp;                   /* saved stack pointer while switched out */
+    weft__stack *stack;         /* NULL until the task first runs */
+    weft_loop *loop;
+    weft_task_fn fn;
+    void *arg;
+    weft_task *next_ready;      /* run queue link */
+    uint8_t state;
+    uint8_t wait_kind;
+    bool cancelled;
+    bool detached;
+    int shield_depth;
+    int status;                 /* the return value, once DONE */
+    int wake_code;              /* what the waker said */
+    int timer_code;             /* what the task's timer says when it fires */
+    int wait_fd;                /* for dumps: the fd / signal waited on */
+    int wait_events;
+    const void *wait_obj;       /* for dumps: the task joined, ... */
+    int64_t deadline;           /* from shields (later: deadline scopes) */
+    int64_t last_run;           /* coarse monotonic ns of the last switch-out */
+    size_t stack_size;          /* requested usable size */
+    weft_task *joiner;
+    weft_timer timer;
+    weft__list all_link;        /* loop->tasks while not DONE */
+    weft__list wait_link;       /* the fd / signal wait list it is on */
+    char *errmsg;               /* lazily allocated message buffer */
+    void *asan_fake_stack;
+    void *tsan_fiber;
+    char name[WEFT_TASK_NAME_MAX];
+};
+
+/* ------------------------------------------------------------ fds */
+
+typedef struct weft__fd {
+    uint8_t registered;   /* added to epoll */
+    uint8_t ready;        /* edges seen while nobody waited (WEFT_READABLE|WRITABLE) */
+    uint8_t unpollable;   /* regular file: always ready */
+    weft__list waiters;   /* tasks (wait_link), each with its wait_events */
+} weft__fd;
+
+/* ------------------------------------------------------------ timers */
+
+typedef struct weft__heap_entry {
+    int64_t when;
+    uint64_t seq;
+    weft_timer *timer;
+} weft__heap_entry;
+
+/* ------------------------------------------------------------ posted calls */
+
+typedef struct weft__post {
+    struct weft__post *next;
+    void (*fn)(void *);
+    void *arg;
+} weft__post;
+
+/* ------------------------------------------------------------ the loop */
+
+struct weft_loop {
+    weft_task *current;            /* NULL while the loop itself runs */
+    void *sched_sp;                /* the loop context's saved stack pointer */
+    weft_task *rq_head, *rq_tail;  /* run queue (FIFO) */
+    unsigned runs_since_poll;
+    int64_t now;                   /* CLOCK_MONOTONIC, once per iteration */
+    size_t nalive;                 /* tasks not DONE */
+    weft__list tasks;              /* tasks not DONE, in spawn order */
+    weft__list finished;           /* DONE, not yet joined nor detached */
+    weft_task *zombie;             /* finished task whose stack awaits release */
+    weft_task *main_task;
+
+    /* timers: a 4-ary min-heap on (when, seq) */
+    weft__heap_entry *heap;
+    uint32_t heap_len, heap_cap;
+    uint64_t timer_seq;
+
+    /* backend */
+    int epfd;
+    weft__fd *fds;
+    int nfds;
+    unsigned io_waiters;           /* tasks waiting on fds or signals */
+
+    /* cross-thread calls */
+    int eventfd;
+    pthread_mutex_t post_lock;
+    weft__post *post_head, *post_tail;
+    atomic_int post_pending;
+    bool closed;                   /* under post_lock: no more posts */
+
+    /* signals */
+    int sigfd;
+    sigset_t sigmask;              /* signals routed to sigfd */
+    sigset_t sigpending;           /* read from sigfd, not yet taken */
+    sigset_t saved_mask;           /* thread mask before the first wait */
+    bool sigmask_changed;
+    weft__list sig_waiters;
+
+    /* stacks and task memory */
+    weft__stack_cache stacks;
+    weft_task *free_tasks;
+    void **task_slabs;
+    size_t ntask_slabs, task_slabs_cap;
+
+    /* slow-task detector and watchdog */
+    int64_t slow_ns;               /* 0 = off */
+    int64_t run_start;             /* coarse ns when the current task started running */
+    atomic_ulong switches;         /* bumped on every switch, read by the watchdog */
+    _Atomic(weft_task *) running;  /* like current, readable by the watchdog */
+    pthread_t thread;
+    bool debug;
+    unsigned long wd_switches;     /* watchdog thread only */
+    int64_t wd_since;
+    bool wd_reported;
+    weft__list loops_link;         /* in the global list, for the gdb script */
+
+    /* sanitizers: the loop context's own stack */
+    const void *asan_stack_bottom;
+    size_t asan_stack_size;
+    void *tsan_fiber;
+
+    /* SIGSEGV alternate stack for the overflow report */
+    void *altstack;
+    stack_t saved_altstack;
+};
+
+extern _Thread_local weft_loop *weft__tls_loop;
+/* Every running loop (for the watchdog and tools/weft-gdb.py). */
+extern weft__list weft__loops;
+extern pthread_mutex_t weft__loops_lock;
+
+static inline weft_loop *weft__loop(void) { return weft__tls_loop; }
+
+/* ------------------------------------------------------------ scheduling */
+
+/* Make a suspended task ready with `code` as the result of its wait.  Does
+ * nothing unless the task is SUSPENDED (a second wake loses). */
+void weft__wake(weft_task *task, int code);
+
+/* Suspend the current task until woken, or until `deadline` (the task's own
+ * deadline from shields applies too).  Returns the wake code, `timeout_code`
+ * when `deadline` passes first, -ETIMEDOUT when the shield's deadline
+ * passes, -ECANCELED on cancellation (checked before suspending too).  The
+ * caller takes itself off whatever wait list it joined. */
+int weft__wait(weft_task *task, int64_t deadline, int timeout_code);
+
+/* Loop context: run ready tasks until none is left or the poll is due. */
+void weft__run_ready(weft_loop *loop);
+void weft__tasks_free_all(weft_loop *loop);
+
+/* Whether a cancellation is visible to `task` (not shielded). */
+static inline bool weft__cancel_visible(const weft_task *t)
+{
+    return t->cancelled && t->shield_depth == 0;
+}
+
+/* The current task, or NULL with the error set to WEFT_ENOTASK. */
+weft_task *weft__require_task(const char *fn);
+
+int64_t weft__clock_ns(void);
+int64_t weft__coarse_ns(void);
+
+/* ------------------------------------------------------------ errors */
+
+/* Record `code` and a formatted message for weft_errmsg; returns code. */
+int weft__seterr(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------ subsystems */
+
+void weft__fds_free(weft_loop *loop);
+void weft__timers_run(weft_loop *loop);
+int64_t weft__timers_next(const weft_loop *loop);
+void weft__timers_free(weft_loop *loop);
+
+/* Readiness of `fd` reported by the backend: wake its waiters. */
+void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events);
+
+void weft__posts_run(weft_loop *loop);
+bool weft__posts_close(weft_loop *loop);
+int weft__signals_watch_quit(weft_loop *loop);
+void weft__signals_dispatch(weft_loop *loop);
+void weft__signals_close(weft_loop *loop);
+
+void weft__debug_loop_start(weft_loop *loop);
+void weft__debug_loop_stop(weft_loop *loop);
+void weft__report_slow(weft_loop *loop, weft_task *task, int64_t ran_ns);
+void weft__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int64_t weft__slow_default_ns(void);
+bool weft__debug_default(void);
+
+int weft__overflow_install(weft_loop *loop);
+void weft__overflow_uninstall(weft_loop *loop);
+
+/* the context switch (switch_*.S / switch_ucontext.c) */
+void weft__switch(void **save_sp, void *load_sp);
+void *weft__context_init(char *top, size_t usable, void (*entry)(void *), void *arg);
+
+#endif

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Never block the loop: the slow-task detector (after the fact, always on),
+ * the watchdog (while it happens, debug mode) and task dumps.
+ */
+#include <errno.h>
+#include <execinfo.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core-internal.h"
+
+/* ------------------------------------------------------------ logging */
+
+static weft_log_fn log_fn;
+static void *log_data;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void weft_set_log(weft_log_fn fn, void *data)
+{
+    pthread_mutex_lock(&log_lock);
+    log_fn = fn;
+    log_data = data;
+    pthread_mutex_unlock(&log_lock);
+}
+
+void weft__log(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&log_lock);
+    weft_log_fn fn = log_fn;
+    void *data = log_data;
+    pthread_mutex_unlock(&log_lock);
+    if (fn)
+        fn(buf, data);
+    else
+        fputs(buf, stderr);
+}
+
+/* ------------------------------------------------------------ settings */
+
+static atomic_llong slow_ms_setting = -1; /* -1: not set, read $WEFT_SLOW_MS */
+static atomic_int debug_setting;           /* 1: weft_debug_enable was called */
+
+static int64_t env_slow_ms(void)
+{
+    const char *e = getenv("WEFT_SLOW_MS");
+    if (!e || !*e)
+        return 100;
+    char *end;
+    long long v = strtoll(e, &end, 10);
+    if (*end || v < 0) {
+        weft__log("weft: ignoring WEFT_SLOW_MS='%s' (want a count of milliseconds)\n", e);
+        return 100;
+    }
+    return v;
+}
+
+int64_t weft_slow_ms(void)
+{
+    long long v = atomic_load(&slow_ms_setting);
+    return v >= 0 ? v : env_slow_ms();
+}
+
+int64_t weft__slow_default_ns(void) { return weft_slow_ms() * 1000000; }
+
+void weft_set_slow_ms(int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    atomic_store(&slow_ms_setting, ms);
+    weft_loop *loop = weft__loop();
+    if (loop)
+        loop->slow_ns = ms * 1000000;
+}
+
+bool weft__debug_default(void)
+{
+    if (atomic_load(&debug_setting))
+        return true;
+    const char *e = getenv("WEFT_DEBUG");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+void weft__report_slow(weft_loop *loop, weft_task *task, int64_t ran_ns)
+{
+    weft__log("weft: task '%s' ran %lld ms without suspending (slow-task threshold %lld ms): "
+              "it blocked the loop\n",
+              task->name, (long long)(ran_ns / 1000000), (long long)(loop->slow_ns / 1000000));
+}
+
+/* ------------------------------------------------------------ the watchdog */
+
+#define WEFT__BT_MAX 48
+
+/* Filled by the SIGURG handler on the stuck thread, read by the watchdog. */
+static struct {
+    atomic_int state; /* 0 idle, 1 requested, 2 captured */
+    void *frames[WEFT__BT_MAX];
+    int nframes;
+    char name[WEFT_TASK_NAME_MAX];
+} capture;
+
+static pthread_t watchdog_thread;
+static int watchdog_users; /* loops in debug mode */
+static atomic_int watchdog_stop;
+static pthread_mutex_t watchdog_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_sigurg(int sig)
+{
+    (void)sig;
+    if (atomic_load(&capture.state) != 1)
+        return;
+    int saved = errno;
+    weft_loop *loop = weft__tls_loop;
+    weft_task *t = loop ? loop->current : NULL;
+    const char *n = t ? t->name : "(loop callback)";
+    size_t len = strlen(n);
+    if (len >= sizeof capture.name)
+        len = sizeof capture.name - 1;
+    memcpy(capture.name, n, len);
+    capture.name[len] = '\0';
+    capture.nframes = backtrace(capture.frames, WEFT__BT_MAX);
+    atomic_store(&capture.state, 2);
+    errno = saved;
+}
+
+static void report_stuck(weft_loop *loop, int64_t stuck_ms)
+{
+    atomic_store(&capture.state, 1);
+    pthread_kill(loop->thread, SIGURG);
+    for (int i = 0; i < 200 && atomic_load(&capture.state) != 2; i++)
+        usleep(1000);
+    if (atomic_load(&capture.state) != 2) {
+        atomic_store(&capture.state, 0);
+        weft__log("weft: the loop has been stuck for %lld ms (no backtrace: the thread did "
+                  "not answer)\n", (long long)stuck_ms);
+        return;
+    }
+    char **syms = backtrace_symbols(capture.frames, capture.nframes);
+    size_t cap = 512 + (size_t)capture.nframes * 160, off = 0;
+    char *msg = malloc(cap);
+    if (msg) {
+        off += (size_t)snprintf(msg + off, cap - off,
+                                "weft: task '%s' is blocking the loop: running for %lld ms "
+                                "without suspending; it is now at:\n",
+                                capture.name, (long long)stuck_ms);
+        /* Frame 0 is the handler, frame 1 the signal trampoline. */
+        for (int i = 2; i < capture.nframes && off < cap; i++)
+            off += (size_t)snprintf(msg + off, cap - off, "    #%d %s\n", i - 2,
+                                    syms ? syms[i] : "?");
+        weft__log("%s", msg);
+        free(msg);
+    }
+    free(syms);
+    atomic_store(&capture.state, 0);
+}
+
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&watchdog_stop)) {
+        int64_t slow_ms = weft_slow_ms();
+        int64_t period_ms = slow_ms > 0 ? slow_ms / 4 : 25;
+        if (period_ms < 5)
+            period_ms = 5;
+        usleep((useconds_t)period_ms * 1000);
+        if (slow_ms <= 0)
+            continue;
+        pthread_mutex_lock(&weft__loops_lock);
+        weft__list_foreach(it, &weft__loops) {
+            weft_loop *loop = weft__container_of(it, weft_loop, loops_link);
+            if (!loop->debug)
+                continue;
+            /* The loop is stuck when it has not switched since the last
+             * look and a task (or a loop callback) is running. */
+            unsigned long sw = atomic_load_explicit(&loop->switches, memory_order_relaxed);
+            weft_task *running = atomic_load_explicit(&loop->running, memory_order_relaxed);
+            int64_t now = weft__clock_ns();
+            if (sw != loop->wd_switches || !running) {
+                loop->wd_switches = sw;
+                loop->wd_since = now;
+                loop->wd_reported = false;
+            } else if (!loop->wd_reported && now - loop->wd_since >= slow_ms * 1000000) {
+                report_stuck(loop, (now - loop->wd_since) / 1000000 + period_ms);
+                loop->wd_reported = true;
+            }
+        }
+        pthread_mutex_unlock(&weft__loops_lock);
+    }
+    return NULL;
+}
+
+int weft_debug_enable(void)
+{
+    atomic_store(&debug_setting, 1);
+    weft_loop *loop = weft__loop();
+    if (loop && !loop->debug) {
+        loop->debug = true;
+        weft__debug_loop_start(loop);
+    }
+    return 0;
+}
+
+void weft__debug_loop_start(weft_loop *loop)
+{
+    void *warm[2];
+    backtrace(warm, 2); /* loads libgcc's unwinder now, not in the handler */
+    weft__signals_watch_quit(loop);
+    pthread_mutex_lock(&watchdog_lock);
+    if (watchdog_users++ == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigurg;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGURG, &sa, NULL);
+        atomic_store(&watchdog_stop, 0);
+        if (pthread_create(&watchdog_thread, NULL, watchdog_main, NULL) != 0)
+            watchdog_users = 0;
+    }
+    pthread_mutex_unlock(&watchdog_lock);
+}
+
+void weft__debug_loop_stop(weft_loop *loop)
+{
+    (void)loop;
+    pthread_mutex_lock(&watchdog_lock);
+    bool last = watchdog_users > 0 && --watchdog_users == 0;
+    pthread_mutex_unlock(&watchdog_lock);
+    if (last) {
+        atomic_store(&watchdog_stop, 1);
+        pthread_join(watchdog_thread, NULL);
+    }
+}
+
+/* ------------------------------------------------------------ dumps */
+
+static const char *state_name(const weft_task *t)
+{
+    switch (t->state) {
+    case WEFT__NEW: return "new";
+    case WEFT__READY: return "ready";
+    case WEFT__RUNNING: return "running";
+    case WEFT__SUSPENDED: return "waiting";
+    default: return "done";
+    }
+}
+
+static void describe_wait(const weft_loop *loop, const weft_task *t, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (t->state != WEFT__SUSPENDED)
+        return;
+    int64_t left = t->timer.heap_index ? (t->timer.deadline - loop->now) / 1000000 : -1;
+    char dl[48] = "";
+    if (left >= 0)
+        snprintf(dl, sizeof dl, ", deadline in %lld ms", (long long)left);
+    switch (t->wait_kind) {
+    case WEFT__WAIT_SLEEP:
+        snprintf(buf, n, "sleep (%lld ms left)", (long long)left);
+        break;
+    case WEFT__WAIT_FD:
+        snprintf(buf, n, "fd %d %s%s%s", t->wait_fd,
+                 (t->wait_events & WEFT_READABLE) ? "readable" : "",
+                 (t->wait_events == (WEFT_READABLE | WEFT_WRITABLE)) ? "|" : "",
+                 (t->wait_events & WEFT_WRITABLE) ? "writable" : "");
+        strncat(buf, dl, n - strlen(buf) - 1);
+        break;
+    case WEFT__WAIT_JOIN:
+        snprintf(buf, n, "join task '%s'%s", ((const weft_task *)t->wait_obj)->name, dl);
+        break;
+    case WEFT__WAIT_SIGNAL:
+        snprintf(buf, n, "signal%s", dl);
+        break;
+    default:
+        snprintf(buf, n, "%s%s", t->wait_obj ? (const char *)t->wait_obj : "other", dl);
+        break;
+    }
+}
+
+void weft_dump_tasks(FILE *out)
+{
+    weft_loop *loop = weft__loop();
+    if (!loop || !out)
+        return;
+    int64_t now = weft__coarse_ns();
+    fprintf(out, "weft: %zu live task(s) on this loop:\n", loop->nalive);
+    weft__list_foreach(it, &loop->tasks) {
+        weft_task *t = weft__container_of(it, weft_task, all_link);
+        char wait[128];
+        describe_wait(loop, t, wait, sizeof wait);
+        char ago[48];
+        if (t == loop->current)
+            snprintf(ago, sizeof ago, "running now");
+        else if (t->last_run)
+            snprintf(ago, sizeof ago, "last ran %lld ms ago",
+                     (long long)((now - t->last_run) / 1000000));
+        else
+            snprintf(ago, sizeof ago, "never ran");
+        fprintf(out, "  %-24s %-8s %s%s%s%s\n", t->name, state_name(t), ago,
+                wait[0] ? ", waits on " : "", wait, t->cancelled ? ", cancelled" : "");
+    }
+    fflush(out);
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* Error codes and the task-local failure message. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core-internal.h"
+
+#define WEFT__ERRMSG_MAX 256
+
+static _Thread_local char thread_errmsg[WEFT__ERRMSG_MAX];
+
+const char *weft_strerror(int code)
+{
+    switch (code) {
+    case 0: return "Success";
+    case WEFT_EPGSERVER: return "PostgreSQL server error";
+    case WEFT_EPROTO: return "Protocol violation by the peer";
+    case WEFT_ENOLOOP: return "No weft loop runs on this thread";
+    case WEFT_ENOTASK: return "Not called from a weft task";
+    default: break;
+    }
+    if (code < 0)
+        code = -code;
+    /* strerror() may use a static buffer for unknown codes; strerrordesc_np
+     * (glibc 2.32+) is thread-safe and static. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    const char *s = strerrordesc_np(code);
+    return s ? s : "Unknown error";
+#else
+    return strerror(code);
+#endif
+}
+
+int weft__seterr(int code, const char *fmt, ...)
+{
+    weft_loop *loop = weft__loop();
+    weft_task *t = loop ? loop->current : NULL;
+    char *buf = thread_errmsg;
+    if (t) {
+        if (!t->errmsg)
+            t->errmsg = malloc(WEFT__ERRMSG_MAX);
+        if (t->errmsg)
+            buf = t->errmsg;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, WEFT__ERRMSG_MAX, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *weft_errmsg(void)
+{
+    weft_loop *loop = weft__loop();
+    weft_task *t = loop ? loop->current : NULL;
+    if (t)
+        return t->errmsg ? t->errmsg : "";
+    return thread_errmsg;
+}

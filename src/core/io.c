@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting on file descriptors.  Each fd is registered with the backend the
+ * first time a task waits on it, edge-triggered.  An edge that arrives while
+ * nobody waits is remembered in `ready`, so the next wait returns at once
+ * (and consumes it: a stale edge costs one extra try of the syscall, never
+ * a spin).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "core-internal.h"
+
+static weft__fd *fd_record(weft_loop *loop, int fd)
+{
+    if (WEFT__LIKELY(fd < loop->nfds))
+        return &loop->fds[fd];
+    int n = loop->nfds ? loop->nfds : 64;
+    while (n <= fd)
+        n *= 2;
+    weft__fd *f = malloc((size_t)n * sizeof *f);
+    if (!f)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        weft__list_init(&f[i].waiters);
+        if (i < loop->nfds) {
+            weft__fd *old = &loop->fds[i];
+            f[i].registered = old->registered;
+            f[i].ready = old->ready;
+            f[i].unpollable = old->unpollable;
+            /* Move the waiters over to the new list head. */
+            while (!weft__list_empty(&old->waiters)) {
+                weft__list *it = weft__list_pop_front(&old->waiters);
+                weft__list_push_back(&f[i].waiters, it);
+            }
+        } else {
+            f[i].registered = f[i].ready = f[i].unpollable = 0;
+        }
+    }
+    free(loop->fds);
+    loop->fds = f;
+    loop->nfds = n;
+    return &loop->fds[fd];
+}
+
+void weft__fds_free(weft_loop *loop)
+{
+    free(loop->fds);
+    loop->fds = NULL;
+    loop->nfds = 0;
+}
+
+static void wake_list(weft__list *l, int code)
+{
+    weft__list_foreach(it, l) {
+        weft_task *t = weft__container_of(it, weft_task, wait_link);
+        weft__wake(t, code);
+    }
+}
+
+void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events)
+{
+    if (fd < 0 || fd >= loop->nfds)
+        return;
+    weft__fd *f = &loop->fds[fd];
+    if (!f->registered)
+        return; /* forgotten since: a stale event */
+    int ready = 0;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        ready |= WEFT_READABLE;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        ready |= WEFT_WRITABLE;
+    if (events & (EPOLLHUP | EPOLLERR))
+        ready |= WEFT_READABLE | WEFT_WRITABLE;
+    /* An edge nobody waits for is kept for the next wait. */
+    int woken = 0;
+    weft__list_foreach(it, &f->waiters) {
+        weft_task *t = weft__container_of(it, weft_task, wait_link);
+        if (t->wait_events & ready) {
+            weft__wake(t, t->wait_events & ready);
+            woken |= t->wait_events & ready;
+        }
+    }
+    f->ready |= (uint8_t)(ready & ~woken);
+}
+
+/* Wait on fd; `fresh`: the caller just saw EAGAIN, so any remembered edge
+ * for these events is stale. */
+static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fresh)
+{
+    weft_loop *loop = t->loop;
+    if (fd < 0)
+        return weft__seterr(-EBADF, "weft_wait_fd: fd %d: %s", fd, weft_strerror(-EBADF));
+    if (events <= 0 || (events & ~(WEFT_READABLE | WEFT_WRITABLE)))
+        return weft__seterr(-EINVAL, "weft_wait_fd: fd %d: bad event mask %d", fd, events);
+    if (weft__cancel_visible(t))
+        return weft__seterr(-ECANCELED, "weft_wait_fd: fd %d: %s", fd,
+                            weft_strerror(-ECANCELED));
+    weft__fd *f = fd_record(loop, fd);
+    if (!f)
+        return weft__seterr(-ENOMEM, "weft_wait_fd: fd %d: out of memory", fd);
+    if (!f->registered) {
+        int rc = weft__backend_add(loop, fd);
+        if (rc == -EPERM) {
+            f->unpollable = 1; /* regular files and the like: always ready */
+        } else if (rc < 0) {
+            return weft__seterr(rc, "weft_wait_fd: fd %d: %s", fd, weft_strerror(rc));
+        }
+        f->registered = 1;
+        f->ready = 0;
+    }
+    if (f->unpollable)
+        return events;
+    if (fresh)
+        f->ready &= (uint8_t)~events;
+    if (f->ready & events) {
+        int r = f->ready & events;
+        f->ready &= (uint8_t)~r;
+        return r;
+    }
+    t->wait_kind = WEFT__WAIT_FD;
+    t->wait_fd = fd;
+    t->wait_events = events;
+    weft__list_push_back(&f->waiters, &t->wait_link);
+    loop->io_waiters++;
+    int rc = weft__wait(t, deadline, -ETIMEDOUT);
+    loop->io_waiters--;
+    weft__list_remove(&t->wait_link);
+    if (rc < 0)
+        return weft__seterr(rc, "weft_wait_fd: fd %d: %s", fd, weft_strerror(rc));
+    return rc;
+}
+
+int weft_wait_fd(int fd, int events, int64_t deadline)
+{
+    weft_task *t = weft__require_task("weft_wait_fd");
+    if (!t)
+        return WEFT_ENOTASK;
+    return wait_fd(t, fd, events, deadline, false);
+}
+
+ssize_t weft_read(int fd, void *buf, size_t len, int64_t deadline)
+{
+    weft_task *t = weft__require_task("weft_read");
+    if (!t)
+        return WEFT_ENOTASK;
+    for (;;) {
+        if (weft__cancel_visible(t))
+            return weft__seterr(-ECANCELED, "weft_read: fd %d: %s", fd,
+                                weft_strerror(-ECANCELED));
+        ssize_t n = read(fd, buf, len);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return weft__seterr(-errno, "weft_read: fd %d: %s", fd, strerror(errno));
+        int rc = wait_fd(t, fd, WEFT_READABLE, deadline, true);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+ssize_t weft_write(int fd, const void *buf, size_t len, int64_t deadline)
+{
+    weft_task *t = weft__require_task("weft_write");
+    if (!t)
+        return WEFT_ENOTASK;
+    for (;;) {
+        if (weft__cancel_visible(t))
+            return weft__seterr(-ECANCELED, "weft_write: fd %d: %s", fd,
+                                weft_strerror(-ECANCELED));
+        ssize_t n = write(fd, buf, len);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return weft__seterr(-errno, "weft_write: fd %d: %s", fd, strerror(errno));
+        int rc = wait_fd(t, fd, WEFT_WRITABLE, deadline, true);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+ssize_t weft_write_all(int fd, const void *buf, size_t len, int64_t deadline)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = weft_write(fd, (const char *)buf + done, len - done, deadline);
+        if (n < 0)
+            return n;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+int weft_set_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return weft__seterr(-errno, "weft_set_nonblocking: fd %d: %s", fd, strerror(errno));
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return weft__seterr(-errno, "weft_set_nonblocking: fd %d: %s", fd, strerror(errno));
+    return 0;
+}
+
+void weft_fd_forget(int fd)
+{
+    weft_loop *loop = weft__loop();
+    if (!loop || fd < 0 || fd >= loop->nfds)
+        return;
+    weft__fd *f = &loop->fds[fd];
+    wake_list(&f->waiters, -EBADF);
+    f->registered = 0;
+    f->ready = 0;
+    f->unpollable = 0;
+}
+
+int weft_close(int fd)
+{
+    weft_fd_forget(fd);
+    if (close(fd) < 0)
+        return weft__seterr(-errno, "weft_close: fd %d: %s", fd, strerror(errno));
+    return 0;
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loop: one per thread, created by weft_run.  Each iteration is a list
+ * of phases:
+ *   1. run ready tasks (at most WEFT__POLL_EVERY, so I/O is never starved);
+ *   2. read the clock (once per iteration) and fire due timers;
+ *   3. poll I/O: without blocking when tasks are ready, otherwise blocking
+ *      until the next timer, then read the clock and fire timers again;
+ *   4. run calls posted from other threads.
+ * weft_run returns when no task is left.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "core-internal.h"
+#include "sanitizer.h"
+
+_Thread_local weft_loop *weft__tls_loop;
+
+/* Stacks kept in the cache of an idle loop; more are unmapped bit by bit. */
+#define WEFT__STACKS_KEEP_IDLE 1024
+#define WEFT__STACKS_TRIM_STEP 256
+
+pthread_mutex_t weft__loops_lock = PTHREAD_MUTEX_INITIALIZER;
+weft__list weft__loops = {&weft__loops, &weft__loops};
+
+static void loop_free(weft_loop *loop)
+{
+    weft__stack_cache_trim(loop, 0, SIZE_MAX);
+    weft__tasks_free_all(loop);
+    weft__timers_free(loop);
+    weft__fds_free(loop);
+    weft__signals_close(loop);
+    weft__backend_close(loop);
+    if (loop->eventfd >= 0)
+        close(loop->eventfd);
+    pthread_mutex_destroy(&loop->post_lock);
+    free(loop);
+}
+
+static weft_loop *loop_new(void)
+{
+    weft_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return NULL;
+    weft__list_init(&loop->tasks);
+    weft__list_init(&loop->finished);
+    weft__list_init(&loop->sig_waiters);
+    sigemptyset(&loop->sigmask);
+    sigemptyset(&loop->sigpending);
+    loop->epfd = loop->eventfd = loop->sigfd = -1;
+    pthread_mutex_init(&loop->post_lock, NULL);
+    loop->stacks.stack_size = WEFT_STACK_DEFAULT;
+    loop->slow_ns = weft__slow_default_ns();
+    loop->thread = pthread_self();
+    loop->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->eventfd < 0 || weft__backend_init(loop) < 0) {
+        loop_free(loop);
+        return NULL;
+    }
+#ifdef WEFT__TSAN
+    loop->tsan_fiber = __tsan_get_current_fiber();
+#endif
+    loop->now = weft__clock_ns();
+    loop->run_start = weft__coarse_ns();
+    return loop;
+}
+
+static void loop_iterate(weft_loop *loop)
+{
+    weft__run_ready(loop);
+    loop->runs_since_poll = 0;
+    loop->now = weft__clock_ns();
+    weft__timers_run(loop);
+    if (loop->rq_head) {
+        if (loop->io_waiters)
+            weft__backend_poll(loop, 0);
+    } else if (loop->nalive) {
+        int64_t next = weft__timers_next(loop);
+        int64_t timeout = next == WEFT_NO_DEADLINE ? -1 : next - loop->now;
+        if (timeout < 0 && next != WEFT_NO_DEADLINE)
+            timeout = 0;
+        if (timeout != 0 && loop->stacks.count > WEFT__STACKS_KEEP_IDLE)
+            weft__stack_cache_trim(loop, WEFT__STACKS_KEEP_IDLE, WEFT__STACKS_TRIM_STEP);
+        if (atomic_load_explicit(&loop->post_pending, memory_order_relaxed))
+            timeout = 0;
+        weft__backend_poll(loop, timeout);
+        loop->now = weft__clock_ns();
+        weft__timers_run(loop);
+    }
+    weft__posts_run(loop);
+}
+
+static void report_unjoined(weft_loop *loop)
+{
+    weft__list_foreach(it, &loop->finished) {
+        weft_task *t = weft__container_of(it, weft_task, all_link);
+        if (t != loop->main_task)
+            weft__log("weft: task '%s' finished with status %d but was never joined "
+                      "(join or detach every task)\n", t->name, t->status);
+    }
+}
+
+int weft_run(weft_task_fn main, void *arg)
+{
+    if (!main)
+        return weft__seterr(-EINVAL, "weft_run: NULL main function");
+    if (weft__tls_loop)
+        return weft__seterr(-EBUSY, "weft_run: this thread already runs a weft loop");
+    weft_loop *loop = loop_new();
+    if (!loop)
+        return weft__seterr(-ENOMEM, "weft_run: cannot create the loop: %s", strerror(errno));
+    weft__tls_loop = loop;
+    weft__overflow_install(loop);
+    pthread_mutex_lock(&weft__loops_lock);
+    weft__list_push_back(&weft__loops, &loop->loops_link);
+    pthread_mutex_unlock(&weft__loops_lock);
+    if (weft__debug_default())
+        loop->debug = true;
+    if (loop->debug)
+        weft__debug_loop_start(loop);
+
+    int status;
+    weft_task *m = weft_spawn_named(main, arg, &(weft_task_opts){.name = "main"}, "main");
+    if (!m) {
+        status = -ENOMEM;
+    } else {
+        loop->main_task = m;
+        for (;;) {
+            loop_iterate(loop);
+            if (loop->nalive == 0 && !weft__posts_close(loop))
+                break;
+        }
+        status = m->status;
+    }
+    if (loop->debug)
+        report_unjoined(loop);
+
+    if (loop->debug)
+        weft__debug_loop_stop(loop);
+    pthread_mutex_lock(&weft__loops_lock);
+    weft__list_remove(&loop->loops_link);
+    pthread_mutex_unlock(&weft__loops_lock);
+    weft__overflow_uninstall(loop);
+    weft__tls_loop = NULL;
+    loop_free(loop);
+    return status;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* Calls posted to a loop from other threads: a locked list, and the
+ * loop's eventfd written only when the list goes from empty to non-empty. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core-internal.h"
+
+weft_loop *weft_loop_current(void) { return weft__loop(); }
+
+int weft_loop_post(weft_loop *loop, void (*fn)(void *arg), void *arg)
+{
+    if (!loop || !fn)
+        return -EINVAL;
+    weft__post *p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->next = NULL;
+    p->fn = fn;
+    p->arg = arg;
+    pthread_mutex_lock(&loop->post_lock);
+    if (loop->closed) {
+        pthread_mutex_unlock(&loop->post_lock);
+        free(p);
+        return -ESHUTDOWN;
+    }
+    bool was_empty = loop->post_head == NULL;
+    if (loop->post_tail)
+        loop->post_tail->next = p;
+    else
+        loop->post_head = p;
+    loop->post_tail = p;
+    atomic_store_explicit(&loop->post_pending, 1, memory_order_release);
+    if (was_empty) {
+        uint64_t one = 1;
+        /* Under the lock: the loop cannot close the eventfd meanwhile. */
+        ssize_t r = write(loop->eventfd, &one, sizeof one);
+        (void)r; /* EAGAIN means the counter is already non-zero: awake anyway */
+    }
+    pthread_mutex_unlock(&loop->post_lock);
+    return 0;
+}
+
+void weft__posts_run(weft_loop *loop)
+{
+    if (!atomic_load_explicit(&loop->post_pending, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&loop->post_lock);
+    weft__post *p = loop->post_head;
+    loop->post_head = loop->post_tail = NULL;
+    atomic_store_explicit(&loop->post_pending, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&loop->post_lock);
+    while (p) {
+        weft__post *next = p->next;
+        p->fn(p->arg);
+        free(p);
+        p = next;
+    }
+}
+
+/* Refuse further posts; returns whether calls were still queued. */
+bool weft__posts_close(weft_loop *loop)
+{
+    pthread_mutex_lock(&loop->post_lock);
+    bool pending = loop->post_head != NULL;
+    if (!pending)
+        loop->closed = true;
+    pthread_mutex_unlock(&loop->post_lock);
+    return pending;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Task stacks: mmap'd, committed lazily by the kernel page by page, with a
+ * guard region below, and recycled through a per-loop cache so that
+ * steady-state spawning makes no system call.
+ *
+ * Guard regions: on Linux 6.13+ MADV_GUARD_INSTALL turns the bottom of the
+ * mapping into a guard without splitting it, so neighbouring stacks merge
+ * into few VMAs and 1,000,000 stacks stay far below vm.max_map_count.
+ * Elsewhere (older kernels, valgrind, qemu-user) mprotect(PROT_NONE) is the
+ * fallback; it splits each stack into two VMAs, so about
+ * vm.max_map_count / 2 (32,765 by default) stacks can exist at once.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <valgrind/valgrind.h>
+
+#include "core-internal.h"
+#include "sanitizer.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+/* Guard size: 64 KiB, so a frame with a large local array that jumps past
+ * the end still lands in the guard.  It costs address space, not memory. */
+#define WEFT__GUARD_SIZE ((size_t)64 * 1024)
+
+/* 0 = not probed, 1 = MADV_GUARD_INSTALL works, 2 = mprotect fallback */
+static atomic_int guard_mode;
+
+size_t weft__stack_guard_size(void) { return WEFT__GUARD_SIZE; }
+
+const char *weft__stack_guard_kind(void)
+{
+    return atomic_load(&guard_mode) == 1 ? "MADV_GUARD_INSTALL" : "mprotect";
+}
+
+static size_t page_size(void)
+{
+    static size_t ps;
+    if (!ps)
+        ps = (size_t)sysconf(_SC_PAGESIZE);
+    return ps;
+}
+
+static int install_guard(void *lo, size_t len)
+{
+    int mode = atomic_load_explicit(&guard_mode, memory_order_relaxed);
+    if (mode != 2) {
+        if (madvise(lo, len, MADV_GUARD_INSTALL) == 0) {
+            if (mode == 0)
+                atomic_store(&guard_mode, 1);
+            return 0;
+        }
+        if (errno != EINVAL && errno != ENOSYS)
+            return -errno;
+        atomic_store(&guard_mode, 2);
+    }
+    return mprotect(lo, len, PROT_NONE) == 0 ? 0 : -errno;
+}
+
+static weft__stack *stack_map(size_t usable)
+{
+    size_t ps = page_size();
+    usable = (usable + ps - 1) & ~(ps - 1);
+    size_t map_size = usable + WEFT__GUARD_SIZE;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED) {
+        weft__seterr(-errno, "stack: mmap of %zu bytes failed: %s", map_size, strerror(errno));
+        return NULL;
+    }
+    int rc = install_guard(map, WEFT__GUARD_SIZE);
+    if (rc < 0) {
+        munmap(map, map_size);
+        weft__seterr(rc, "stack: guard region failed: %s%s", strerror(-rc),
+                     rc == -ENOMEM ? " (too many mappings: raise vm.max_map_count)" : "");
+        return NULL;
+    }
+    weft__stack *s = (weft__stack *)(void *)((uintptr_t)(map + map_size - sizeof(weft__stack)) &
+                                ~(uintptr_t)63);
+    s->map = map;
+    s->map_size = map_size;
+    s->top = (char *)((uintptr_t)s & ~(uintptr_t)15);
+    s->usable = (size_t)(s->top - (map + WEFT__GUARD_SIZE));
+    s->next = NULL;
+    s->valgrind_id = VALGRIND_STACK_REGISTER(map + WEFT__GUARD_SIZE, map + map_size);
+    return s;
+}
+
+static void stack_unmap(weft__stack *s)
+{
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+    weft__asan_unpoison(s->map, s->map_size);
+    munmap(s->map, s->map_size);
+}
+
+weft__stack *weft__stack_get(weft_loop *loop, size_t usable)
+{
+    weft__stack_cache *c = &loop->stacks;
+    if (WEFT__LIKELY(usable == c->stack_size && c->head)) {
+        weft__stack *s = c->head;
+        c->head = s->next;
+        c->count--;
+        return s;
+    }
+    return stack_map(usable);
+}
+
+void weft__stack_put(weft_loop *loop, weft__stack *s)
+{
+    weft__stack_cache *c = &loop->stacks;
+    size_t ps = page_size();
+    size_t requested = (c->stack_size + ps - 1) & ~(ps - 1);
+    if (s->map_size != requested + WEFT__GUARD_SIZE) {
+        stack_unmap(s);
+        return;
+    }
+    /* A finished task leaves ASan's poisoning of its frames behind. */
+    weft__asan_unpoison(s->top - s->usable, s->usable);
+    s->next = c->head;
+    c->head = s;
+    c->count++;
+}
+
+/* Unmap cached stacks beyond `keep`, at most `max_unmaps` of them (so an
+ * idle loop gives memory back in bounded slices). */
+void weft__stack_cache_trim(weft_loop *loop, size_t keep, size_t max_unmaps)
+{
+    weft__stack_cache *c = &loop->stacks;
+    while (c->count > keep && max_unmaps-- > 0) {
+        weft__stack *s = c->head;
+        c->head = s->next;
+        c->count--;
+        stack_unmap(s);
+    }
+}

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tasks and the scheduler's switching.
+ *
+ * A suspending task switches straight to the next ready task when there is
+ * one and the loop is not due to poll; otherwise it switches to the loop's
+ * own context (the stack weft_run was called on), which polls, fires timers
+ * and starts new tasks.  New tasks always start from the loop context, and
+ * a finishing task always ends by switching there: a task's stack is taken
+ * from the cache only when it first runs and goes back right after it
+ * finishes, so a stream of short tasks reuses one warm stack.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core-internal.h"
+#include "sanitizer.h"
+
+#define WEFT__TASK_SLAB 256
+
+/* ------------------------------------------------------------ clocks */
+
+int64_t weft__clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The coarse clock costs a few nanoseconds (no TSC read) and ticks every
+ * few milliseconds: enough to time task runs against a 100 ms threshold. */
+int64_t weft__coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ run queue */
+
+static inline void rq_push(weft_loop *loop, weft_task *t)
+{
+    t->next_ready = NULL;
+    if (loop->rq_tail)
+        loop->rq_tail->next_ready = t;
+    else
+        loop->rq_head = t;
+    loop->rq_tail = t;
+}
+
+static inline weft_task *rq_pop(weft_loop *loop)
+{
+    weft_task *t = loop->rq_head;
+    loop->rq_head = t->next_ready;
+    if (!loop->rq_head)
+        loop->rq_tail = NULL;
+    return t;
+}
+
+void weft__wake(weft_task *t, int code)
+{
+    if (t->state != WEFT__SUSPENDED)
+        return;
+    t->state = WEFT__READY;
+    t->wake_code = code;
+    rq_push(t->loop, t);
+}
+
+/* ------------------------------------------------------------ switching */
+
+/* Bookkeeping when the running context gives up the CPU: the slow-task
+ * detector's clock, the task's "last ran" time, the watchdog's counter. */
+static inline void account_out(weft_loop *loop, weft_task *from)
+{
+    int64_t t = weft__coarse_ns();
+    if (from) {
+        if (WEFT__UNLIKELY(loop->slow_ns && t - loop->run_start > loop->slow_ns))
+            weft__report_slow(loop, from, t - loop->run_start);
+        from->last_run = t;
+    }
+    loop->run_start = t;
+    /* Only this thread writes the counter: a relaxed load + store, no lock. */
+    atomic_store_explicit(&loop->switches,
+                          atomic_load_explicit(&loop->switches, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static inline void set_running(weft_loop *loop, weft_task *t)
+{
+    loop->current = t;
+    atomic_store_explicit(&loop->running, t, memory_order_relaxed);
+}
+
+/* Switch from the context whose stack pointer is saved in *save to `to`
+ * (NULL: the loop context).  `exiting`: the current context never resumes. */
+static inline void context_switch(weft_loop *loop, void **save, weft_task *to, bool exiting)
+{
+    void *load = to ? to->sp : loop->sched_sp;
+#ifdef WEFT__ASAN
+    void *fake = NULL;
+    const void *bottom = to ? (const void *)(to->stack->top - to->stack->usable)
+                            : loop->asan_stack_bottom;
+    size_t size = to ? to->stack->usable : loop->asan_stack_size;
+    __sanitizer_start_switch_fiber(exiting ? NULL : &fake, bottom, size);
+#else
+    (void)exiting;
+#endif
+#ifdef WEFT__TSAN
+    __tsan_switch_to_fiber(to ? to->tsan_fiber : loop->tsan_fiber, 0);
+#endif
+    weft__switch(save, load);
+#ifdef WEFT__ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#endif
+}
+
+/* The current task gives up the CPU; it has already put itself in the run
+ * queue (yield) or on a wait list (SUSPENDED).  Returns when it runs again. */
+static void suspend_current(weft_loop *loop, weft_task *self)
+{
+    account_out(loop, self);
+    weft_task *next = loop->rq_head;
+    if (next == self) { /* a yield with nobody else ready */
+        rq_pop(loop);
+        self->state = WEFT__RUNNING;
+        return;
+    }
+    if (next && next->state != WEFT__NEW && loop->runs_since_poll < WEFT__POLL_EVERY) {
+        rq_pop(loop);
+        loop->runs_since_poll++;
+        next->state = WEFT__RUNNING;
+        set_running(loop, next);
+        context_switch(loop, &self->sp, next, false);
+    } else {
+        set_running(loop, NULL);
+        context_switch(loop, &self->sp, NULL, false);
+    }
+}
+
+int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
+{
+    weft_loop *loop = t->loop;
+    if (weft__cancel_visible(t)) {
+        t->wait_kind = WEFT__WAIT_NONE;
+        return -ECANCELED;
+    }
+    int64_t eff = deadline;
+    int code = timeout_code;
+    if (t->deadline < eff) {
+        eff = t->deadline;
+        code = -ETIMEDOUT;
+    }
+    if (eff != WEFT_NO_DEADLINE) {
+        if (eff <= loop->now) {
+            t->wait_kind = WEFT__WAIT_NONE;
+            return code;
+        }
+        t->timer_code = code;
+        if (weft_timer_start(&t->timer, eff) < 0) {
+            t->wait_kind = WEFT__WAIT_NONE;
+            return -ENOMEM;
+        }
+    }
+    t->state = WEFT__SUSPENDED;
+    suspend_current(loop, t);
+    if (t->timer.heap_index)
+        weft_timer_stop(&t->timer);
+    t->wait_kind = WEFT__WAIT_NONE;
+    return t->wake_code;
+}
+
+/* ------------------------------------------------------------ task memory */
+
+static weft_task *task_alloc(weft_loop *loop)
+{
+    if (!loop->free_tasks) {
+        if (loop->ntask_slabs == loop->task_slabs_cap) {
+            size_t cap = loop->task_slabs_cap ? loop->task_slabs_cap * 2 : 16;
+            void **s = realloc(loop->task_slabs, cap * sizeof *s);
+            if (!s)
+                return NULL;
+            loop->task_slabs = s;
+            loop->task_slabs_cap = cap;
+        }
+        weft_task *slab = calloc(WEFT__TASK_SLAB, sizeof(weft_task));
+        if (!slab)
+            return NULL;
+        loop->task_slabs[loop->ntask_slabs++] = slab;
+        for (size_t i = 0; i < WEFT__TASK_SLAB; i++) {
+            slab[i].next_ready = loop->free_tasks;
+            loop->free_tasks = &slab[i];
+        }
+    }
+    weft_task *t = loop->free_tasks;
+    loop->free_tasks = t->next_ready;
+    return t;
+}
+
+static void task_free(weft_loop *loop, weft_task *t)
+{
+    char *msg = t->errmsg;
+    t->state = WEFT__DONE;
+    t->fn = NULL; /* marks a freed handle */
+    t->errmsg = msg; /* the buffer is reused by the next task */
+    t->next_ready = loop->free_tasks;
+    loop->free_tasks = t;
+}
+
+void weft__tasks_free_all(weft_loop *loop)
+{
+    for (size_t i = 0; i < loop->ntask_slabs; i++) {
+        weft_task *slab = loop->task_slabs[i];
+        for (size_t j = 0; j < WEFT__TASK_SLAB; j++)
+            free(slab[j].errmsg);
+        free(slab);
+    }
+    free(loop->task_slabs);
+    loop->task_slabs = NULL;
+    loop->ntask_slabs = loop->task_slabs_cap = 0;
+    loop->free_tasks = NULL;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void task_finish(weft_loop *loop, weft_task *t, int status)
+{
+    t->status = status;
+    t->state = WEFT__DONE;
+    loop->nalive--;
+    weft__list_remove(&t->all_link);
+    if (!t->detached)
+        weft__list_push_back(&loop->finished, &t->all_link);
+    if (t->joiner)
+        weft__wake(t->joiner, 0);
+}
+
+static void task_entry(void *arg)
+{
+    weft_task *t = arg;
+    weft_loop *loop = t->loop;
+#ifdef WEFT__ASAN
+    /* Tasks start from the loop context: learn its stack for later switches. */
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(NULL, &bottom, &size);
+    if (!loop->asan_stack_bottom) {
+        loop->asan_stack_bottom = bottom;
+        loop->asan_stack_size = size;
+    }
+#endif
+    int status = t->fn(t->arg);
+    task_finish(loop, t, status);
+    loop->zombie = t;
+    account_out(loop, t);
+    set_running(loop, NULL);
+    context_switch(loop, &t->sp, NULL, true);
+    __builtin_unreachable();
+}
+
+/* Loop context: give the stack of the task that just finished back. */
+static void release_zombie(weft_loop *loop)
+{
+    weft_task *t = loop->zombie;
+    loop->zombie = NULL;
+#ifdef WEFT__TSAN
+    __tsan_destroy_fiber(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+#endif
+    weft__stack_put(loop, t->stack);
+    t->stack = NULL;
+    if (t->detached)
+        task_free(loop, t);
+}
+
+/* Loop context: give a new task its stack and first frame.  A task whose
+ * stack cannot be mapped finishes at once with the error as its status. */
+static bool task_prepare(weft_loop *loop, weft_task *t)
+{
+    t->stack = weft__stack_get(loop, t->stack_size);
+    if (!t->stack) {
+        int err = -ENOMEM;
+        weft__log("weft: task '%s' could not start: %s\n", t->name, weft_errmsg());
+        task_finish(loop, t, err);
+        if (t->detached)
+            task_free(loop, t);
+        return false;
+    }
+    t->sp = weft__context_init(t->stack->top, t->stack->usable, task_entry, t);
+#ifdef WEFT__TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    return true;
+}
+
+/* Loop context: run ready tasks until none is left or the poll is due. */
+void weft__run_ready(weft_loop *loop)
+{
+    while (loop->rq_head && loop->runs_since_poll < WEFT__POLL_EVERY) {
+        weft_task *t = rq_pop(loop);
+        loop->runs_since_poll++;
+        if (t->state == WEFT__NEW && !task_prepare(loop, t))
+            continue;
+        t->state = WEFT__RUNNING;
+        account_out(loop, NULL);
+        set_running(loop, t);
+        context_switch(loop, &loop->sched_sp, t, false);
+        if (loop->zombie)
+            release_zombie(loop);
+    }
+}
+
+/* ------------------------------------------------------------ public API */
+
+weft_task *weft__require_task(const char *fn)
+{
+    weft_loop *loop = weft__loop();
+    weft_task *t = loop ? loop->current : NULL;
+    if (!t)
+        weft__seterr(WEFT_ENOTASK, "%s: not called from a weft task", fn);
+    return t;
+}
+
+weft_task *weft_spawn_named(weft_task_fn fn, void *arg, const weft_task_opts *opts,
+                            const char *default_name)
+{
+    weft_loop *loop = weft__loop();
+    if (!loop) {
+        weft__seterr(WEFT_ENOLOOP, "weft_spawn: no weft loop runs on this thread");
+        return NULL;
+    }
+    if (!fn) {
+        weft__seterr(-EINVAL, "weft_spawn: NULL function");
+        return NULL;
+    }
+    size_t stack_size = loop->stacks.stack_size;
+    const char *name = default_name ? default_name : "task";
+    if (opts) {
+        if (opts->stack_size) {
+            if (opts->stack_size < WEFT_STACK_MIN || opts->stack_size > ((size_t)1 << 32)) {
+                weft__seterr(-EINVAL, "weft_spawn: stack size %zu outside [%zu, 4 GiB]",
+                             opts->stack_size, WEFT_STACK_MIN);
+                return NULL;
+            }
+            stack_size = opts->stack_size;
+        }
+        if (opts->name)
+            name = opts->name;
+    }
+    weft_task *t = task_alloc(loop);
+    if (!t) {
+        weft__seterr(-ENOMEM, "weft_spawn: out of memory");
+        return NULL;
+    }
+    char *msg = t->errmsg;
+    memset(t, 0, offsetof(weft_task, name));
+    t->errmsg = msg;
+    if (msg)
+        msg[0] = '\0';
+    size_t n = strlen(name);
+    if (n >= WEFT_TASK_NAME_MAX)
+        n = WEFT_TASK_NAME_MAX - 1;
+    memcpy(t->name, name, n);
+    t->name[n] = '\0';
+    t->loop = loop;
+    t->fn = fn;
+    t->arg = arg;
+    t->stack_size = stack_size;
+    t->deadline = WEFT_NO_DEADLINE;
+    t->state = WEFT__NEW;
+    weft_timer_init(&t->timer, NULL, t);
+    t->timer.kind = WEFT__TIMER_TASK;
+    weft__list_init(&t->wait_link);
+    weft__list_push_back(&loop->tasks, &t->all_link);
+    loop->nalive++;
+    rq_push(loop, t);
+    return t;
+}
+
+static int join_done(weft_loop *loop, weft_task *task, int *status)
+{
+    if (status)
+        *status = task->status;
+    weft__list_remove(&task->all_link); /* off loop->finished */
+    if (!task->stack)
+        task_free(loop, task);
+    else
+        task->detached = true; /* still the zombie: freed on release */
+    return 0;
+}
+
+int weft_join_until(weft_task *task, int *status, int64_t deadline)
+{
+    weft_task *self = weft__require_task("weft_join");
+    if (!self)
+        return WEFT_ENOTASK;
+    if (!task || !task->fn)
+        return weft__seterr(-EINVAL, "weft_join: invalid task handle");
+    if (task == self)
+        return weft__seterr(-EDEADLK, "weft_join: task '%s' cannot join itself", self->name);
+    if (task->detached)
+        return weft__seterr(-EINVAL, "weft_join: task '%s' is detached", task->name);
+    weft_loop *loop = self->loop;
+    if (task->state == WEFT__DONE)
+        return join_done(loop, task, status);
+    if (task->joiner)
+        return weft__seterr(-EBUSY, "weft_join: task '%s' is already being joined", task->name);
+    task->joiner = self;
+    self->wait_kind = WEFT__WAIT_JOIN;
+    self->wait_obj = task;
+    int rc = weft__wait(self, deadline, -ETIMEDOUT);
+    task->joiner = NULL;
+    if (task->state == WEFT__DONE)
+        return join_done(loop, task, status);
+    if (rc == 0)
+        rc = -EINTR; /* cannot happen: only the task's end wakes a joiner with 0 */
+    return weft__seterr(rc, "weft_join: waiting for task '%s': %s", task->name,
+                        weft_strerror(rc));
+}
+
+int weft_join(weft_task *task, int *status)
+{
+    return weft_join_until(task, status, WEFT_NO_DEADLINE);
+}
+
+void weft_detach(weft_task *task)
+{
+    if (!task || !task->fn || task->detached)
+        return;
+    if (task->state == WEFT__DONE) {
+        weft__list_remove(&task->all_link);
+        if (!task->stack)
+            task_free(task->loop, task);
+        else
+            task->detached = true;
+        return;
+    }
+    task->detached = true;
+}
+
+int weft_cancel(weft_task *task)
+{
+    if (!task || !task->fn)
+        return -EINVAL;
+    if (task->state == WEFT__DONE)
+        return 0;
+    task->cancelled = true;
+    if (task->state == WEFT__SUSPENDED && task->shield_depth == 0)
+        weft__wake(task, -ECANCELED);
+    return 0;
+}
+
+bool weft_cancelled(void)
+{
+    weft_loop *loop = weft__loop();
+    weft_task *t = loop ? loop->current : NULL;
+    return t && weft__cancel_visible(t);
+}
+
+int weft_yield(void)
+{
+    weft_task *t = weft__require_task("weft_yield");
+    if (!t)
+        return WEFT_ENOTASK;
+    if (weft__cancel_visible(t))
+        return -ECANCELED;
+    t->state = WEFT__READY;
+    rq_push(t->loop, t);
+    suspend_current(t->loop, t);
+    return 0;
+}
+
+weft_task *weft_current(void)
+{
+    weft_loop *loop = weft__loop();
+    return loop ? loop->current : NULL;
+}
+
+const char *weft_task_name(const weft_task *task)
+{
+    return task ? task->name : "";
+}
+
+void weft_shield_begin(weft_shield *shield, int64_t timeout_ns)
+{
+    weft_loop *loop = weft__loop();
+    weft_task *t = loop ? loop->current : NULL;
+    if (!t) {
+        shield->saved_depth = -1;
+        return;
+    }
+    shield->saved_deadline = t->deadline;
+    shield->saved_depth = t->shield_depth;
+    t->shield_depth++;
+    t->deadline = timeout_ns > 0 ? weft_deadline_ns(timeout_ns) : WEFT_NO_DEADLINE;
+}
+
+void weft_shield_end(weft_shield *shield)
+{
+    weft_loop *loop = weft__loop();
+    weft_task *t = loop ? loop->current : NULL;
+    if (!t || shield->saved_depth < 0)
+        return;
+    t->shield_depth = shield->saved_depth;
+    t->deadline = shield->saved_deadline;
+}

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/* Tasks: spawn, join, cancel, yield, names, shields, weft_run. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <weft.h>
+
+/* ------------------------------------------------------------ helpers */
+
+static int ret_arg(void *arg) { return (int)(intptr_t)arg; }
+
+static int run_checked(weft_task_fn fn, void *arg)
+{
+    int rc = weft_run(fn, arg);
+    assert_int_equal(rc, 0);
+    return rc;
+}
+
+/* ------------------------------------------------------------ weft_run */
+
+static int main_returns_42(void *arg) { (void)arg; return 42; }
+
+static void test_run_returns_main_status(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(main_returns_42, NULL), 42);
+    assert_int_equal(weft_run(NULL, NULL), -EINVAL);
+    assert_null(weft_current());
+}
+
+static int nested_run(void *arg)
+{
+    (void)arg;
+    assert_int_equal(weft_run(main_returns_42, NULL), -EBUSY);
+    assert_non_null(strstr(weft_errmsg(), "already runs"));
+    return 0;
+}
+
+static void test_run_nested_fails(void **state)
+{
+    (void)state;
+    run_checked(nested_run, NULL);
+}
+
+/* weft_run waits for every task, joined or not. */
+static int detached_counter;
+static int detached_child(void *arg)
+{
+    (void)arg;
+    weft_sleep_ms(5);
+    detached_counter++;
+    return 0;
+}
+static int spawn_detached(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 10; i++)
+        weft_detach(weft_spawn(detached_child, NULL, NULL));
+    return 0;
+}
+
+static void test_run_waits_for_all(void **state)
+{
+    (void)state;
+    detached_counter = 0;
+    run_checked(spawn_detached, NULL);
+    assert_int_equal(detached_counter, 10);
+}
+
+/* ------------------------------------------------------------ spawn/join */
+
+static int spawn_join_many(void *arg)
+{
+    (void)arg;
+    enum { N = 1000 };
+    static weft_task *t[N];
+    long sum = 0;
+    for (int i = 0; i < N; i++) {
+        t[i] = weft_spawn(ret_arg, (void *)(intptr_t)i, NULL);
+        assert_non_null(t[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        int st = -1;
+        assert_int_equal(weft_join(t[i], &st), 0);
+        sum += st;
+    }
+    assert_int_equal(sum, (long)N * (N - 1) / 2);
+    return 0;
+}
+
+static void test_spawn_join(void **state)
+{
+    (void)state;
+    run_checked(spawn_join_many, NULL);
+}
+
+static int failing(void *arg) { (void)arg; return -EIO; }
+
+static int join_failed(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(failing, NULL, NULL);
+    int st = 0;
+    assert_int_equal(weft_join(t, &st), 0); /* the join succeeds ... */
+    assert_int_equal(st, -EIO);             /* ... and reports the failure */
+    return 0;
+}
+
+static void test_join_failed_task(void **state)
+{
+    (void)state;
+    run_checked(join_failed, NULL);
+}
+
+static int join_bad(void *arg)
+{
+    (void)arg;
+    assert_int_equal(weft_join(NULL, NULL), -EINVAL);
+    assert_int_equal(weft_join(weft_current(), NULL), -EDEADLK);
+    assert_non_null(strstr(weft_errmsg(), "cannot join itself"));
+    /* a second joiner of the same task is refused */
+    weft_task *t = weft_spawn(detached_child, NULL, NULL);
+    weft_task *j = weft_spawn(ret_arg, NULL, NULL);
+    (void)j;
+    weft_join(j, NULL);
+    assert_int_equal(weft_join(t, NULL), 0);
+    return 0;
+}
+
+static void test_join_errors(void **state)
+{
+    (void)state;
+    run_checked(join_bad, NULL);
+}
+
+static void test_spawn_outside_loop(void **state)
+{
+    (void)state;
+    assert_null(weft_spawn(ret_arg, NULL, NULL));
+    assert_non_null(strstr(weft_errmsg(), "no weft loop"));
+    assert_int_equal(weft_yield(), WEFT_ENOTASK);
+    assert_int_equal(weft_sleep_ms(1), WEFT_ENOTASK);
+}
+
+static int bad_opts(void *arg)
+{
+    (void)arg;
+    assert_null(weft_spawn(ret_arg, NULL, &(weft_task_opts){.stack_size = 100}));
+    assert_non_null(strstr(weft_errmsg(), "stack size"));
+    assert_null(weft_spawn_named(NULL, NULL, NULL, "x"));
+    return 0;
+}
+
+static void test_spawn_bad_options(void **state)
+{
+    (void)state;
+    run_checked(bad_opts, NULL);
+}
+
+/* ------------------------------------------------------------ names */
+
+static int check_name(void *arg)
+{
+    assert_string_equal(weft_task_name(weft_current()), (const char *)arg);
+    return 0;
+}
+
+static int names(void *arg)
+{
+    (void)arg;
+    assert_string_equal(weft_task_name(weft_current()), "main");
+    weft_task *a = weft_spawn(check_name, "check_name", NULL);
+    weft_task *b = weft_spawn(check_name, "custom", &(weft_task_opts){.name = "custom"});
+    char longname[100];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[99] = 0;
+    weft_task *c = weft_spawn(ret_arg, NULL, &(weft_task_opts){.name = longname});
+    assert_int_equal(strlen(weft_task_name(c)), WEFT_TASK_NAME_MAX - 1);
+    int st;
+    assert_int_equal(weft_join(a, &st), 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(weft_join(b, &st), 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(weft_join(c, &st), 0);
+    assert_string_equal(weft_task_name(NULL), "");
+    return 0;
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    run_checked(names, NULL);
+}
+
+/* ------------------------------------------------------------ yield order */
+
+static char trace[64];
+static int ntrace;
+
+static int yielder(void *arg)
+{
+    char c = *(const char *)arg;
+    for (int i = 0; i < 3; i++) {
+        trace[ntrace++] = c;
+        assert_int_equal(weft_yield(), 0);
+    }
+    return 0;
+}
+
+static int yield_order(void *arg)
+{
+    (void)arg;
+    ntrace = 0;
+    weft_task *a = weft_spawn(yielder, "a", NULL);
+    weft_task *b = weft_spawn(yielder, "b", NULL);
+    weft_join(a, NULL);
+    weft_join(b, NULL);
+    trace[ntrace] = 0;
+    assert_string_equal(trace, "ababab");
+    /* alone: yield returns at once */
+    assert_int_equal(weft_yield(), 0);
+    return 0;
+}
+
+static void test_yield_alternates(void **state)
+{
+    (void)state;
+    run_checked(yield_order, NULL);
+}
+
+/* ------------------------------------------------------------ cancellation */
+
+static int sleeper_forever(void *arg)
+{
+    (void)arg;
+    int rc = weft_sleep_ms(1000000);
+    /* level-triggered: every later suspension point fails too */
+    assert_int_equal(weft_sleep_ms(1), -ECANCELED);
+    assert_int_equal(weft_yield(), -ECANCELED);
+    assert_true(weft_cancelled());
+    return rc;
+}
+
+static int cancel_sleeping(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(sleeper_forever, NULL, NULL);
+    weft_sleep_ms(1);
+    assert_int_equal(weft_cancel(t), 0);
+    int st = 0;
+    assert_int_equal(weft_join(t, &st), 0);
+    assert_int_equal(st, -ECANCELED);
+    assert_int_equal(weft_cancel(NULL), -EINVAL);
+    return 0;
+}
+
+static void test_cancel_sleeping(void **state)
+{
+    (void)state;
+    run_checked(cancel_sleeping, NULL);
+}
+
+static int ran_flag;
+static int first_suspension(void *arg)
+{
+    (void)arg;
+    ran_flag = 1;
+    return weft_yield();
+}
+
+static int cancel_before_start(void *arg)
+{
+    (void)arg;
+    ran_flag = 0;
+    weft_task *t = weft_spawn(first_suspension, NULL, NULL);
+    weft_cancel(t);
+    int st = 0;
+    assert_int_equal(weft_join(t, &st), 0);
+    assert_int_equal(ran_flag, 1);  /* it ran ... */
+    assert_int_equal(st, -ECANCELED); /* ... and its first suspension failed */
+    return 0;
+}
+
+static void test_cancel_before_start(void **state)
+{
+    (void)state;
+    run_checked(cancel_before_start, NULL);
+}
+
+static int joiner_of(void *arg)
+{
+    return weft_join((weft_task *)arg, NULL);
+}
+
+static int cancel_joiner(void *arg)
+{
+    (void)arg;
+    weft_task *slow = weft_spawn(detached_child, NULL, NULL);
+    weft_task *j = weft_spawn(joiner_of, slow, NULL);
+    weft_yield();
+    weft_cancel(j);
+    int st = 0;
+    assert_int_equal(weft_join(j, &st), 0);
+    assert_int_equal(st, -ECANCELED);
+    /* the handle survived the failed join */
+    assert_int_equal(weft_join(slow, &st), 0);
+    assert_int_equal(st, 0);
+    return 0;
+}
+
+static void test_cancel_in_join(void **state)
+{
+    (void)state;
+    run_checked(cancel_joiner, NULL);
+}
+
+static int cancel_finished(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(ret_arg, (void *)7, NULL);
+    weft_yield();
+    assert_int_equal(weft_cancel(t), 0); /* already done: no-op */
+    int st = 0;
+    assert_int_equal(weft_join(t, &st), 0);
+    assert_int_equal(st, 7);
+    return 0;
+}
+
+static void test_cancel_finished(void **state)
+{
+    (void)state;
+    run_checked(cancel_finished, NULL);
+}
+
+static int join_timeout(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(sleeper_forever, NULL, NULL);
+    assert_int_equal(weft_join_until(t, NULL, weft_deadline_ms(5)), -ETIMEDOUT);
+    weft_cancel(t);
+    assert_int_equal(weft_join(t, NULL), 0);
+    return 0;
+}
+
+static void test_join_timeout(void **state)
+{
+    (void)state;
+    run_checked(join_timeout, NULL);
+}
+
+/* ------------------------------------------------------------ shields */
+
+static int cleanup_steps;
+static int shielded_cleanup(void *arg)
+{
+    (void)arg;
+    int rc = weft_sleep_ms(1000000);
+    assert_int_equal(rc, -ECANCELED);
+    weft_shield sh;
+    weft_shield_begin(&sh, 50 * 1000000LL);
+    assert_false(weft_cancelled());
+    assert_int_equal(weft_sleep_ms(2), 0); /* cleanup can still wait */
+    cleanup_steps++;
+    /* ... but not beyond the shield's own deadline */
+    assert_int_equal(weft_sleep_ms(10000), -ETIMEDOUT);
+    cleanup_steps++;
+    weft_shield_end(&sh);
+    assert_true(weft_cancelled());
+    return weft_sleep_ms(1);
+}
+
+static int shield_main(void *arg)
+{
+    (void)arg;
+    cleanup_steps = 0;
+    weft_task *t = weft_spawn(shielded_cleanup, NULL, NULL);
+    weft_yield();
+    weft_cancel(t);
+    int st = 0;
+    weft_join(t, &st);
+    assert_int_equal(st, -ECANCELED);
+    assert_int_equal(cleanup_steps, 2);
+    return 0;
+}
+
+static void test_shield(void **state)
+{
+    (void)state;
+    run_checked(shield_main, NULL);
+}
+
+/* cancel arriving while shielded is delivered after the shield */
+static int shielded_then_cancelled(void *arg)
+{
+    (void)arg;
+    weft_shield sh;
+    weft_shield_begin(&sh, 0);
+    assert_int_equal(weft_sleep_ms(5), 0);
+    weft_shield_end(&sh);
+    return weft_sleep_ms(1000);
+}
+
+static int shield_late_cancel(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(shielded_then_cancelled, NULL, NULL);
+    weft_yield();
+    weft_cancel(t);
+    int st = 0;
+    weft_join(t, &st);
+    assert_int_equal(st, -ECANCELED);
+    return 0;
+}
+
+static void test_shield_defers_cancel(void **state)
+{
+    (void)state;
+    run_checked(shield_late_cancel, NULL);
+}
+
+/* ------------------------------------------------------------ many tasks */
+
+static int tiny_sleeper(void *arg)
+{
+    (void)arg;
+    return weft_sleep_ms(20);
+}
+
+static int many_sleepers(void *arg)
+{
+    (void)arg;
+    enum { N = 100000 };
+    static weft_task *t[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = weft_spawn(tiny_sleeper, NULL, &(weft_task_opts){.stack_size = 64 * 1024});
+        assert_non_null(t[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        int st = -1;
+        assert_int_equal(weft_join(t[i], &st), 0);
+        assert_int_equal(st, 0);
+    }
+    return 0;
+}
+
+static void test_100k_sleepers(void **state)
+{
+    (void)state;
+    run_checked(many_sleepers, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_returns_main_status),
+        cmocka_unit_test(test_run_nested_fails),
+        cmocka_unit_test(test_run_waits_for_all),
+        cmocka_unit_test(test_spawn_join),
+        cmocka_unit_test(test_join_failed_task),
+        cmocka_unit_test(test_join_errors),
+        cmocka_unit_test(test_spawn_outside_loop),
+        cmocka_unit_test(test_spawn_bad_options),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_yield_alternates),
+        cmocka_unit_test(test_cancel_sleeping),
+        cmocka_unit_test(test_cancel_before_start),
+        cmocka_unit_test(test_cancel_in_join),
+        cmocka_unit_test(test_cancel_finished),
+        cmocka_unit_test(test_join_timeout),
+        cmocka_unit_test(test_shield),
+        cmocka_unit_test(test_shield_defers_cancel),
+        cmocka_unit_test(test_100k_sleepers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
