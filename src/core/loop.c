@@ -23,7 +23,9 @@ _Thread_local weft_loop *weft__tls_loop;
 
 /* Stacks kept in the cache of an idle loop; more are unmapped bit by bit. */
 #define WEFT__STACKS_KEEP_IDLE 1024
-#define WEFT__STACKS_TRIM_STEP 256
+#define WEFT__STACKS_TRIM_STEP 64
+/* Trim only when the loop would sleep at least this long anyway. */
+#define WEFT__STACKS_TRIM_IDLE_NS ((int64_t)20 * 1000000)
 
 pthread_mutex_t weft__loops_lock = PTHREAD_MUTEX_INITIALIZER;
 weft__list weft__loops = {&weft__loops, &weft__loops};
@@ -84,7 +86,7 @@ static void loop_iterate(weft_loop *loop)
         int64_t timeout = next == WEFT_NO_DEADLINE ? -1 : next - loop->now;
         if (timeout < 0 && next != WEFT_NO_DEADLINE)
             timeout = 0;
-        if (timeout != 0 && loop->stacks.count > WEFT__STACKS_KEEP_IDLE)
+        if ((timeout < 0 || timeout >= WEFT__STACKS_TRIM_IDLE_NS) && loop->stacks.count > WEFT__STACKS_KEEP_IDLE)
             weft__stack_cache_trim(loop, WEFT__STACKS_KEEP_IDLE, WEFT__STACKS_TRIM_STEP);
         if (atomic_load_explicit(&loop->post_pending, memory_order_relaxed))
             timeout = 0;

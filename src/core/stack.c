@@ -30,6 +30,9 @@
  * the end still lands in the guard.  It costs address space, not memory. */
 #define WEFT__GUARD_SIZE ((size_t)64 * 1024)
 
+/* Default-size stacks are mapped this many at a time. */
+#define WEFT__STACK_BATCH 16
+
 /* 0 = not probed, 1 = MADV_GUARD_INSTALL works, 2 = mprotect fallback */
 static atomic_int guard_mode;
 
@@ -64,26 +67,18 @@ static int install_guard(void *lo, size_t len)
     return mprotect(lo, len, PROT_NONE) == 0 ? 0 : -errno;
 }
 
-static weft__stack *stack_map(size_t usable)
+/* Carve a stack out of `map_size` bytes at `map`: guard below, the
+ * descriptor in the top bytes. */
+static weft__stack *stack_init(char *map, size_t map_size)
 {
-    size_t ps = page_size();
-    usable = (usable + ps - 1) & ~(ps - 1);
-    size_t map_size = usable + WEFT__GUARD_SIZE;
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED) {
-        weft__seterr(-errno, "stack: mmap of %zu bytes failed: %s", map_size, strerror(errno));
-        return NULL;
-    }
     int rc = install_guard(map, WEFT__GUARD_SIZE);
     if (rc < 0) {
-        munmap(map, map_size);
         weft__seterr(rc, "stack: guard region failed: %s%s", strerror(-rc),
                      rc == -ENOMEM ? " (too many mappings: raise vm.max_map_count)" : "");
         return NULL;
     }
     weft__stack *s = (weft__stack *)(void *)((uintptr_t)(map + map_size - sizeof(weft__stack)) &
-                                ~(uintptr_t)63);
+                                             ~(uintptr_t)63);
     s->map = map;
     s->map_size = map_size;
     s->top = (char *)((uintptr_t)s & ~(uintptr_t)15);
@@ -91,6 +86,40 @@ static weft__stack *stack_map(size_t usable)
     s->next = NULL;
     s->valgrind_id = VALGRIND_STACK_REGISTER(map + WEFT__GUARD_SIZE, map + map_size);
     return s;
+}
+
+/* Map `count` stacks with one mmap (a burst of spawns then costs one system
+ * call per batch instead of one per task).  The first is returned, the rest
+ * go to the cache.  Each stack is unmapped on its own later. */
+static weft__stack *stack_map(weft_loop *loop, size_t usable, size_t count)
+{
+    size_t ps = page_size();
+    usable = (usable + ps - 1) & ~(ps - 1);
+    size_t map_size = usable + WEFT__GUARD_SIZE;
+    char *map = mmap(NULL, map_size * count, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED) {
+        weft__seterr(-errno, "stack: mmap of %zu bytes failed: %s", map_size * count,
+                     strerror(errno));
+        return NULL;
+    }
+    weft__stack *first = stack_init(map, map_size);
+    if (!first) {
+        munmap(map, map_size * count);
+        return NULL;
+    }
+    for (size_t i = 1; i < count; i++) {
+        char *m = map + i * map_size;
+        weft__stack *s = stack_init(m, map_size);
+        if (!s) {
+            munmap(m, map_size * (count - i));
+            break;
+        }
+        s->next = loop->stacks.head;
+        loop->stacks.head = s;
+        loop->stacks.count++;
+    }
+    return first;
 }
 
 static void stack_unmap(weft__stack *s)
@@ -109,7 +138,9 @@ weft__stack *weft__stack_get(weft_loop *loop, size_t usable)
         c->count--;
         return s;
     }
-    return stack_map(usable);
+    if (usable == c->stack_size)
+        return stack_map(loop, usable, WEFT__STACK_BATCH);
+    return stack_map(loop, usable, 1);
 }
 
 void weft__stack_put(weft_loop *loop, weft__stack *s)
