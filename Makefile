@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: MIT
+# The commands users type; CMake does the building.
+#   make            build (build/)
+#   make test       every test: normal build, ASan+UBSan, TSan (threaded parts),
+#                   valgrind (core), aarch64 under qemu (core)
+#   make demo       the tour of the guide's practices
+#   make bench      weft beside its peers, table with ratios
+#   make install    PREFIX=/usr/local by default
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc)
+# Warnings are errors in CI (CI=true), plain warnings elsewhere.
+WERROR ?= $(if $(CI),ON,OFF)
+CMAKE_COMMON = -DWEFT_WERROR=$(WERROR)
+
+.PHONY: all build test demo bench install clean deps-test \
+        test-normal test-asan test-tsan test-valgrind test-aarch64
+
+all: build
+
+build:
+	@tools/deps build
+	cmake -S . -B build $(CMAKE_COMMON) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build build -j$(JOBS)
+
+deps-test:
+	@tools/deps build test
+
+test: deps-test test-normal test-asan test-tsan test-valgrind test-aarch64
+	@echo "make test: all suites passed"
+
+test-normal: deps-test build
+	cd build && ctest --output-on-failure -j$(JOBS)
+
+test-asan: deps-test
+	cmake -S . -B build-asan $(CMAKE_COMMON) -DWEFT_SANITIZE=address,undefined \
+	      -DWEFT_BENCH=OFF >/dev/null
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ctest --output-on-failure -j$(JOBS)
+
+# ThreadSanitizer for the code that talks across threads: posted calls and
+# the watchdog.
+test-tsan: deps-test
+	cmake -S . -B build-tsan $(CMAKE_COMMON) -DWEFT_SANITIZE=thread \
+	      -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure -R '^core_(post|debug|task)$$'
+
+test-valgrind: deps-test build
+	@for t in build/tests/core_*; do \
+	  [ -x "$$t" ] || continue; \
+	  echo "valgrind $$t"; \
+	  WEFT_SLOW_MS=0 valgrind -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite "$$t" >/dev/null || exit 1; \
+	done
+
+# The aarch64 switch, cross-built and run under qemu-user.  Skipped (said
+# loudly) only when the cross packages cannot be installed.
+test-aarch64:
+	@if tools/deps cross; then \
+	  cmake -S . -B build-aarch64 $(CMAKE_COMMON) \
+	        -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+	        -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null && \
+	  cmake --build build-aarch64 -j$(JOBS) && \
+	  cd build-aarch64 && ctest --output-on-failure -j$(JOBS) -R '^core_' -E '^core_gdb$$'; \
+	else \
+	  echo "SKIPPED: aarch64 tests (cannot install the cross toolchain and qemu-user)"; \
+	fi
+
+demo: build
+	./build/examples/demo
+
+bench:
+	bench/run
+
+install: build
+	cmake --install build --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-asan build-tsan build-aarch64 build-bench
