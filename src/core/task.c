@@ -122,8 +122,12 @@ static void suspend_current(weft_loop *loop, weft_task *self)
 {
     account_out(loop, self);
     weft_task *next = loop->rq_head;
-    if (next == self) { /* a yield with nobody else ready */
+    if (next == self && loop->runs_since_poll < WEFT__POLL_EVERY) {
+        /* A yield with nobody else ready: carry on, but still count it, so
+         * that a task spinning on weft_yield lets the loop poll and fire
+         * timers every WEFT__POLL_EVERY yields. */
         rq_pop(loop);
+        loop->runs_since_poll++;
         self->state = WEFT__RUNNING;
         return;
     }

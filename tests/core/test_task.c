@@ -235,6 +235,36 @@ static void test_yield_alternates(void **state)
     run_checked(yield_order, NULL);
 }
 
+/* A task alone spinning on weft_yield still lets timers fire. */
+static int timer_fired;
+static void on_timer(weft_timer *t)
+{
+    (void)t;
+    timer_fired = 1;
+}
+
+static int spin_on_yield(void *arg)
+{
+    (void)arg;
+    weft_timer tm;
+    weft_timer_init(&tm, on_timer, NULL);
+    timer_fired = 0;
+    assert_int_equal(weft_timer_start(&tm, weft_deadline_ms(2)), 0);
+    long spins = 0;
+    while (!timer_fired && spins < 100000000L) {
+        weft_yield();
+        spins++;
+    }
+    assert_int_equal(timer_fired, 1);
+    return 0;
+}
+
+static void test_yield_spin_lets_timers_fire(void **state)
+{
+    (void)state;
+    run_checked(spin_on_yield, NULL);
+}
+
 /* ------------------------------------------------------------ cancellation */
 
 static int sleeper_forever(void *arg)
@@ -490,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_spawn_bad_options),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_yield_alternates),
+        cmocka_unit_test(test_yield_spin_lets_timers_fire),
         cmocka_unit_test(test_cancel_sleeping),
         cmocka_unit_test(test_cancel_before_start),
         cmocka_unit_test(test_cancel_in_join),
