@@ -3,7 +3,8 @@
  * Part A of the runtime peer benchmarks (../shared/peers/runtime/README.md)
  * on weft: one workload per process, one JSON line on stdout.
  *
- *   weft_tasks spawn-join | ping-pong | sleepers-100k [--tasks N] | timers-1m
+ *   weft_tasks spawn-join | ping-pong | ping-pong-event | sleepers-100k [--tasks N]
+ *              | timers-1m | sem-fanout
  *
  * $SCALE multiplies the op counts (smoke tests only).  Exits non-zero when
  * the result check fails.
@@ -87,6 +88,90 @@ static int ping_pong(void *arg)
     json_begin("weft", "ping-pong", pp_count, dt, "switches/s");
     printf(", \"variant\": \"yield\", \"ns_per_switch\": %.2f, \"rss_kb\": %ld",
            dt * 1e9 / (double)pp_count, proc_status_kb("VmHWM"));
+    json_end();
+    return 0;
+}
+
+/* ------------------------------------------------------------ ping-pong-event */
+
+static weft_event ev_a, ev_b;
+
+static int handoff(void *arg)
+{
+    int mine = arg != NULL;
+    weft_event *me = mine ? &ev_b : &ev_a, *other = mine ? &ev_a : &ev_b;
+    long n = n_switch / 2;
+    for (long i = 0; i < n; i++) {
+        if (weft_event_wait(me) != 0)
+            return -1;
+        weft_event_clear(me);
+        pp_count++;
+        weft_event_set(other);
+    }
+    return 0;
+}
+
+static int ping_pong_event(void *arg)
+{
+    (void)arg;
+    weft_event_init(&ev_a);
+    weft_event_init(&ev_b);
+    double t0 = now_s();
+    weft_task *a = weft_spawn(handoff, NULL, NULL);
+    weft_task *b = weft_spawn(handoff, (void *)1, NULL);
+    weft_event_set(&ev_a);
+    int sa = -1, sb = -1;
+    weft_join(a, &sa);
+    weft_join(b, &sb);
+    double dt = now_s() - t0;
+    if (sa || sb || pp_count != (n_switch / 2) * 2)
+        die("ping-pong-event: %ld handoffs counted", pp_count);
+    json_begin("weft", "ping-pong-event", pp_count, dt, "switches/s");
+    printf(", \"variant\": \"event\", \"ns_per_switch\": %.2f, \"rss_kb\": %ld",
+           dt * 1e9 / (double)pp_count, proc_status_kb("VmHWM"));
+    json_end();
+    return 0;
+}
+
+/* ------------------------------------------------------------ sem-fanout */
+
+static long n_fanout;
+static weft_sem fan_sem;
+
+static int fan_worker(void *arg)
+{
+    (void)arg;
+    if (weft_sem_acquire(&fan_sem) != 0)
+        return -1;
+    int rc = weft_yield();
+    weft_sem_release(&fan_sem);
+    return rc;
+}
+
+static int sem_fanout(void *arg)
+{
+    (void)arg;
+    weft_sem_init(&fan_sem, 10);
+    weft_task **t = malloc(sizeof *t * (size_t)n_fanout);
+    if (!t)
+        die("out of memory");
+    double t0 = now_s();
+    for (long i = 0; i < n_fanout; i++)
+        if (!(t[i] = weft_spawn(fan_worker, NULL, NULL)))
+            die("spawn: %s", weft_errmsg());
+    long ok = 0;
+    for (long i = 0; i < n_fanout; i++) {
+        int st = -1;
+        if (weft_join(t[i], &st) == 0 && st == 0)
+            ok++;
+    }
+    double dt = now_s() - t0;
+    free(t);
+    if (ok != n_fanout || weft_sem_value(&fan_sem) != 10)
+        die("sem-fanout: %ld of %ld ok, semaphore at %ld", ok, n_fanout,
+            weft_sem_value(&fan_sem));
+    json_begin("weft", "sem-fanout", n_fanout, dt, "tasks/s");
+    printf(", \"rss_kb\": %ld", proc_status_kb("VmHWM"));
     json_end();
     return 0;
 }
@@ -184,7 +269,8 @@ static int timers(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s spawn-join|ping-pong|sleepers-100k [--tasks N]|timers-1m\n",
+        fprintf(stderr, "usage: %s spawn-join|ping-pong|ping-pong-event|sleepers-100k "
+                        "[--tasks N]|timers-1m|sem-fanout\n",
                 argv[0]);
         return 2;
     }
@@ -196,6 +282,12 @@ int main(int argc, char **argv)
     } else if (!strcmp(w, "ping-pong")) {
         n_switch = scaled_count(1000000);
         fn = ping_pong;
+    } else if (!strcmp(w, "ping-pong-event")) {
+        n_switch = scaled_count(1000000);
+        fn = ping_pong_event;
+    } else if (!strcmp(w, "sem-fanout")) {
+        n_fanout = scaled_count(100000);
+        fn = sem_fanout;
     } else if (!strcmp(w, "sleepers-100k")) {
         n_sleepers = scaled_count(100000);
         if (argc > 3 && !strcmp(argv[2], "--tasks"))

@@ -10,5 +10,6 @@
 #include <weft/signal.h>
 #include <weft/loop.h>
 #include <weft/debug.h>
+#include <weft/sync.h>
 
 #endif

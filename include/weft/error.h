@@ -22,6 +22,8 @@ enum {
     WEFT_ENOLOOP = WEFT_ERR_BASE - 3,
     /* The call must run inside a task (it suspends) but runs outside one. */
     WEFT_ENOTASK = WEFT_ERR_BASE - 4,
+    /* The queue (or other channel) was shut down. */
+    WEFT_ECLOSED = WEFT_ERR_BASE - 5,
 };
 
 /*

@@ -88,6 +88,8 @@ struct weft_task {
     int wait_fd;                /* for dumps: the fd / signal waited on */
     int wait_events;
     const void *wait_obj;       /* for dumps: the task joined, ... */
+    /* WEFT__WAIT_OTHER: describes wait_obj for dumps (sync primitives) */
+    void (*wait_describe)(const weft_task *t, char *buf, size_t n);
     int64_t deadline;           /* from shields (later: deadline scopes) */
     int64_t last_run;           /* coarse monotonic ns of the last switch-out */
     size_t stack_size;          /* requested usable size */

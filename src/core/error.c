@@ -20,6 +20,7 @@ const char *weft_strerror(int code)
     case WEFT_EPROTO: return "Protocol violation by the peer";
     case WEFT_ENOLOOP: return "No weft loop runs on this thread";
     case WEFT_ENOTASK: return "Not called from a weft task";
+    case WEFT_ECLOSED: return "Closed";
     default: break;
     }
     if (code < 0)

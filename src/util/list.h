@@ -5,9 +5,10 @@
 
 #include <stddef.h>
 
-typedef struct weft__list {
-    struct weft__list *prev, *next;
-} weft__list;
+#include <weft/private.h>
+
+/* The same link public structs embed (include/weft/private.h). */
+typedef struct weft__link weft__list;
 
 #define weft__container_of(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
