@@ -11,5 +11,7 @@
 #include <weft/loop.h>
 #include <weft/debug.h>
 #include <weft/sync.h>
+#include <weft/group.h>
+#include <weft/scoped.h>
 
 #endif

@@ -84,6 +84,22 @@ void weft_detach(weft_task *task);
  */
 int weft_cancel(weft_task *task);
 
+/* Why a task was cancelled (kept from the first cancellation; shown by
+ * weft_dump_tasks). */
+typedef enum weft_cancel_cause {
+    WEFT_CANCEL_NONE = 0,
+    WEFT_CANCEL_EXPLICIT,       /* weft_cancel */
+    WEFT_CANCEL_DEADLINE,       /* weft_wait_for or a group wait timed out */
+    WEFT_CANCEL_SIBLING_FAILED, /* a fail-fast group's sibling failed */
+    WEFT_CANCEL_GROUP,          /* weft_group_cancel, or its group was freed */
+    WEFT_CANCEL_PARENT,         /* the task waiting for it was cancelled */
+} weft_cancel_cause;
+
+/* The cause of `task`'s cancellation (WEFT_CANCEL_NONE if not cancelled),
+ * and a name for it ("sibling failed", ...). */
+weft_cancel_cause weft_task_cancel_cause(const weft_task *task);
+const char *weft_cancel_cause_name(weft_cancel_cause cause);
+
 /* Whether the calling task has been cancelled (outside a shield).  Lets a
  * long computation that never suspends notice a cancellation. */
 bool weft_cancelled(void);

@@ -37,6 +37,43 @@ int weft_sleep_ns(int64_t ns);
 int weft_sleep_until(int64_t deadline);
 
 /*
+ * Deadline scopes: every suspension point between weft_scope_enter and
+ * weft_scope_exit fails with -ETIMEDOUT once `deadline` (absolute, see
+ * weft_deadline_ms) has passed, and a task suspended at that moment is
+ * woken.  Scopes nest (exit in reverse order); the earliest deadline wins.
+ * After a -ETIMEDOUT, weft_scope_expired tells whether *this* scope's
+ * deadline passed or an outer one's.  Inside a shield only the shield's
+ * own deadline counts.  The scope lives in caller memory.  Outside a task
+ * these are no-ops.  Do not suspend.
+ */
+typedef struct weft_scope {
+    int64_t deadline;
+    int64_t saved;  /* private */
+    int active;     /* private */
+} weft_scope;
+void weft_scope_enter(weft_scope *scope, int64_t deadline);
+/* Leave the scope; returns weft_scope_expired(scope). */
+int weft_scope_exit(weft_scope *scope);
+/* Whether the scope's own deadline has passed. */
+int weft_scope_expired(const weft_scope *scope);
+
+/*
+ * Run `fn(arg)` as a child task with a time limit (asyncio.wait_for).  When
+ * it finishes in time: returns 0 and its status in *status.  When the
+ * limit passes first: the child is cancelled (cause: deadline), and the
+ * call returns -ETIMEDOUT only after the child has really finished, with
+ * whatever it returned in *status.  A child that finishes in the same loop
+ * iteration as the deadline counts as finished in time: its result is
+ * never lost.  When the caller is cancelled: the child is cancelled and
+ * waited for too, and the call returns -ECANCELED.  (asyncio's wait_for
+ * could return before the cancelled inner task finished, lose a result that
+ * arrived with the timeout, and swallow the caller's cancellation; weft's
+ * does none of these.)  Suspends.
+ */
+int weft_wait_for(weft_task_fn fn, void *arg, int64_t timeout_ms, int *status);
+int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *status);
+
+/*
  * A one-shot callback timer in caller memory, the counterpart of asyncio's
  * loop.call_later.  The callback runs on the loop between tasks (it must
  * not suspend; it may spawn tasks or restart its timer).  The caller owns

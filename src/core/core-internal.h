@@ -81,6 +81,7 @@ struct weft_task {
     uint8_t wait_kind;
     bool cancelled;
     bool detached;
+    uint8_t cancel_cause;       /* weft_cancel_cause of the first cancel */
     int shield_depth;
     int status;                 /* the return value, once DONE */
     int wake_code;              /* what the waker said */
@@ -94,6 +95,8 @@ struct weft_task {
     int64_t last_run;           /* coarse monotonic ns of the last switch-out */
     size_t stack_size;          /* requested usable size */
     weft_task *joiner;
+    struct weft_group *group;   /* the group owning this child, or NULL */
+    size_t group_index;
     weft_timer timer;
     weft__list all_link;        /* loop->tasks while not DONE */
     weft__list wait_link;       /* the fd / signal wait list it is on */
@@ -225,6 +228,12 @@ static inline bool weft__cancel_visible(const weft_task *t)
 {
     return t->cancelled && t->shield_depth == 0;
 }
+
+/* Cancel `task` with `cause` (the first cause is kept). */
+void weft__cancel(weft_task *task, weft_cancel_cause cause);
+
+/* A child of a group has finished (called by the task's end). */
+void weft__group_child_done(struct weft_group *g, weft_task *task);
 
 /* The current task, or NULL with the error set to WEFT_ENOTASK. */
 weft_task *weft__require_task(const char *fn);

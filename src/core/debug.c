@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "core-internal.h"
@@ -106,6 +107,7 @@ static struct {
     atomic_int state; /* 0 idle, 1 requested, 2 captured */
     void *frames[WEFT__BT_MAX];
     int nframes;
+    void *pc; /* the interrupted instruction, or NULL */
     char name[WEFT_TASK_NAME_MAX];
 } capture;
 
@@ -114,9 +116,22 @@ static int watchdog_users; /* loops in debug mode */
 static atomic_int watchdog_stop;
 static pthread_mutex_t watchdog_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void on_sigurg(int sig)
+static void *interrupted_pc(void *uctx)
+{
+#if defined(__x86_64__)
+    return (void *)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (void *)((ucontext_t *)uctx)->uc_mcontext.pc;
+#else
+    (void)uctx;
+    return NULL;
+#endif
+}
+
+static void on_sigurg(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
+    (void)si;
     if (atomic_load(&capture.state) != 1)
         return;
     int saved = errno;
@@ -129,6 +144,7 @@ static void on_sigurg(int sig)
     memcpy(capture.name, n, len);
     capture.name[len] = '\0';
     capture.nframes = backtrace(capture.frames, WEFT__BT_MAX);
+    capture.pc = interrupted_pc(uctx);
     atomic_store(&capture.state, 2);
     errno = saved;
 }
@@ -153,9 +169,17 @@ static void report_stuck(weft_loop *loop, int64_t stuck_ms)
                                 "weft: task '%s' is blocking the loop: running for %lld ms "
                                 "without suspending; it is now at:\n",
                                 capture.name, (long long)stuck_ms);
-        /* Frame 0 is the handler, frame 1 the signal trampoline. */
-        for (int i = 2; i < capture.nframes && off < cap; i++)
-            off += (size_t)snprintf(msg + off, cap - off, "    #%d %s\n", i - 2,
+        /* Start at the interrupted instruction: before it come the
+         * handler, the signal trampoline and, under sanitizers, their
+         * backtrace interceptor.  Without it, skip handler + trampoline. */
+        int first = 2;
+        for (int i = 0; i < capture.nframes; i++)
+            if (capture.pc && capture.frames[i] == capture.pc) {
+                first = i;
+                break;
+            }
+        for (int i = first; i < capture.nframes && off < cap; i++)
+            off += (size_t)snprintf(msg + off, cap - off, "    #%d %s\n", i - first,
                                     syms ? syms[i] : "?");
         weft__log("%s", msg);
         free(msg);
@@ -219,13 +243,20 @@ void weft__debug_loop_start(weft_loop *loop)
     if (watchdog_users++ == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sigurg;
-        sa.sa_flags = SA_RESTART;
+        sa.sa_sigaction = on_sigurg;
+        sa.sa_flags = SA_RESTART | SA_SIGINFO;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGURG, &sa, NULL);
         atomic_store(&watchdog_stop, 0);
+        /* The watchdog takes no signals: a process-directed signal that a
+         * loop routes to its signalfd (blocked there) would otherwise be
+         * delivered to this thread and run its default action. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         if (pthread_create(&watchdog_thread, NULL, watchdog_main, NULL) != 0)
             watchdog_users = 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     pthread_mutex_unlock(&watchdog_lock);
 }
@@ -233,13 +264,16 @@ void weft__debug_loop_start(weft_loop *loop)
 void weft__debug_loop_stop(weft_loop *loop)
 {
     (void)loop;
+    /* Stop and join under the lock, so that a loop starting meanwhile on
+     * another thread cannot reset the stop flag or replace the thread
+     * handle before the old watchdog has been joined.  The watchdog never
+     * takes this lock. */
     pthread_mutex_lock(&watchdog_lock);
-    bool last = watchdog_users > 0 && --watchdog_users == 0;
-    pthread_mutex_unlock(&watchdog_lock);
-    if (last) {
+    if (watchdog_users > 0 && --watchdog_users == 0) {
         atomic_store(&watchdog_stop, 1);
         pthread_join(watchdog_thread, NULL);
     }
+    pthread_mutex_unlock(&watchdog_lock);
 }
 
 /* ------------------------------------------------------------ dumps */
@@ -282,7 +316,12 @@ static void describe_wait(const weft_loop *loop, const weft_task *t, char *buf, 
         snprintf(buf, n, "signal%s", dl);
         break;
     default:
-        snprintf(buf, n, "%s%s", t->wait_obj ? (const char *)t->wait_obj : "other", dl);
+        if (t->wait_describe) {
+            t->wait_describe(t, buf, n);
+            strncat(buf, dl, n - strlen(buf) - 1);
+        } else {
+            snprintf(buf, n, "group %p%s", t->wait_obj, dl);
+        }
         break;
     }
 }
@@ -306,8 +345,9 @@ void weft_dump_tasks(FILE *out)
                      (long long)((now - t->last_run) / 1000000));
         else
             snprintf(ago, sizeof ago, "never ran");
-        fprintf(out, "  %-24s %-8s %s%s%s%s\n", t->name, state_name(t), ago,
-                wait[0] ? ", waits on " : "", wait, t->cancelled ? ", cancelled" : "");
+        fprintf(out, "  %-24s %-8s %s%s%s%s%s\n", t->name, state_name(t), ago,
+                wait[0] ? ", waits on " : "", wait, t->cancelled ? ", cancelled: " : "",
+                t->cancelled ? weft_cancel_cause_name(weft_task_cancel_cause(t)) : "");
     }
     fflush(out);
 }

@@ -238,6 +238,8 @@ static void task_finish(weft_loop *loop, weft_task *t, int status)
         weft__list_push_back(&loop->finished, &t->all_link);
     if (t->joiner)
         weft__wake(t->joiner, 0);
+    if (t->group)
+        weft__group_child_done(t->group, t);
 }
 
 static void task_entry(void *arg)
@@ -443,16 +445,41 @@ void weft_detach(weft_task *task)
     task->detached = true;
 }
 
+void weft__cancel(weft_task *task, weft_cancel_cause cause)
+{
+    if (task->state == WEFT__DONE)
+        return;
+    if (!task->cancelled)
+        task->cancel_cause = (uint8_t)cause;
+    task->cancelled = true;
+    if (task->state == WEFT__SUSPENDED && task->shield_depth == 0)
+        weft__wake(task, -ECANCELED);
+}
+
 int weft_cancel(weft_task *task)
 {
     if (!task || !task->fn)
         return -EINVAL;
-    if (task->state == WEFT__DONE)
-        return 0;
-    task->cancelled = true;
-    if (task->state == WEFT__SUSPENDED && task->shield_depth == 0)
-        weft__wake(task, -ECANCELED);
+    weft__cancel(task, WEFT_CANCEL_EXPLICIT);
     return 0;
+}
+
+weft_cancel_cause weft_task_cancel_cause(const weft_task *task)
+{
+    return task && task->cancelled ? (weft_cancel_cause)task->cancel_cause : WEFT_CANCEL_NONE;
+}
+
+const char *weft_cancel_cause_name(weft_cancel_cause cause)
+{
+    switch (cause) {
+    case WEFT_CANCEL_NONE: return "not cancelled";
+    case WEFT_CANCEL_EXPLICIT: return "cancelled";
+    case WEFT_CANCEL_DEADLINE: return "deadline passed";
+    case WEFT_CANCEL_SIBLING_FAILED: return "sibling failed";
+    case WEFT_CANCEL_GROUP: return "group cancelled";
+    case WEFT_CANCEL_PARENT: return "waiter cancelled";
+    }
+    return "unknown";
 }
 
 bool weft_cancelled(void)

@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: MIT */
+/* Task groups (collect / fail-fast), bounded fan-out, wait_for and
+ * deadline scopes: structured concurrency over tasks. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core-internal.h"
+
+typedef struct weft__child {
+    weft_task *task; /* NULL once finished */
+    int status;
+    char *message;   /* the child's weft_errmsg at its end, or NULL */
+} weft__child;
+
+struct weft_group {
+    weft_loop *loop;
+    weft_group_policy policy;
+    int64_t deadline;
+    weft__child *children;
+    size_t nchildren, cap;
+    size_t running;
+    bool cancelled;      /* weft_group_cancel, or failed fast */
+    bool failed;         /* first_error is set */
+    int first_error;
+    weft_task *waiter;   /* the task in weft_group_wait */
+};
+
+weft_group *weft_group_new(const weft_group_opts *opts)
+{
+    weft_loop *loop = weft__loop();
+    if (!loop) {
+        weft__seterr(WEFT_ENOLOOP, "weft_group_new: no weft loop runs on this thread");
+        return NULL;
+    }
+    weft_group *g = calloc(1, sizeof *g);
+    if (!g) {
+        weft__seterr(-ENOMEM, "weft_group_new: out of memory");
+        return NULL;
+    }
+    g->loop = loop;
+    g->deadline = WEFT_NO_DEADLINE;
+    if (opts) {
+        g->policy = opts->policy;
+        if (opts->deadline > 0)
+            g->deadline = opts->deadline;
+    }
+    return g;
+}
+
+static void cancel_running(weft_group *g, weft_cancel_cause cause)
+{
+    for (size_t i = 0; i < g->nchildren; i++)
+        if (g->children[i].task)
+            weft__cancel(g->children[i].task, cause);
+}
+
+void weft__group_child_done(weft_group *g, weft_task *t)
+{
+    weft__child *c = &g->children[t->group_index];
+    c->task = NULL;
+    c->status = t->status;
+    if (t->errmsg && t->errmsg[0])
+        c->message = strdup(t->errmsg);
+    t->group = NULL;
+    g->running--;
+    if (t->status < 0 && !g->failed) {
+        g->failed = true;
+        g->first_error = t->status;
+        if (g->policy == WEFT_GROUP_FAIL_FAST) {
+            g->cancelled = true;
+            cancel_running(g, WEFT_CANCEL_SIBLING_FAILED);
+        }
+    }
+    if (g->running == 0 && g->waiter)
+        weft__wake(g->waiter, 0);
+}
+
+int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
+                           const weft_task_opts *opts, const char *default_name)
+{
+    if (!g || !fn)
+        return weft__seterr(-EINVAL, "weft_group_spawn: NULL %s", g ? "function" : "group");
+    if (g->cancelled)
+        return weft__seterr(-ECANCELED, "weft_group_spawn: the group is %s",
+                            g->failed ? "failing fast" : "cancelled");
+    if (g->nchildren == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 8;
+        weft__child *c = realloc(g->children, cap * sizeof *c);
+        if (!c)
+            return weft__seterr(-ENOMEM, "weft_group_spawn: out of memory");
+        g->children = c;
+        g->cap = cap;
+    }
+    weft_task *t = weft_spawn_named(fn, arg, opts, default_name);
+    if (!t)
+        return weft__seterr(-ENOMEM, "weft_group_spawn: %s", weft_errmsg());
+    size_t i = g->nchildren++;
+    g->children[i] = (weft__child){.task = t};
+    t->group = g;
+    t->group_index = i;
+    t->detached = true; /* the group keeps the status, the task frees itself */
+    if (g->deadline < t->deadline)
+        t->deadline = g->deadline;
+    g->running++;
+    return (int)i;
+}
+
+/* Wait, shielded, until no child runs. */
+static void wait_all_shielded(weft_group *g, weft_task *self)
+{
+    weft_shield sh;
+    weft_shield_begin(&sh, 0);
+    while (g->running) {
+        g->waiter = self;
+        self->wait_kind = WEFT__WAIT_OTHER;
+        self->wait_obj = g;
+        self->wait_describe = NULL;
+        weft__wait(self, WEFT_NO_DEADLINE, 0);
+        g->waiter = NULL;
+    }
+    weft_shield_end(&sh);
+}
+
+int weft_group_wait_until(weft_group *g, int64_t deadline)
+{
+    weft_task *self = weft__require_task("weft_group_wait");
+    if (!self)
+        return WEFT_ENOTASK;
+    if (!g)
+        return weft__seterr(-EINVAL, "weft_group_wait: NULL group");
+    if (g->waiter)
+        return weft__seterr(-EBUSY, "weft_group_wait: another task waits on this group");
+    int rc = 0;
+    while (g->running) {
+        g->waiter = self;
+        self->wait_kind = WEFT__WAIT_OTHER;
+        self->wait_obj = g;
+        self->wait_describe = NULL;
+        rc = weft__wait(self, deadline, -ETIMEDOUT);
+        g->waiter = NULL;
+        if (rc < 0)
+            break;
+    }
+    if (rc < 0 && g->running) {
+        /* The caller gives up: no child may outlive the wait. */
+        g->cancelled = true;
+        cancel_running(g, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : WEFT_CANCEL_PARENT);
+        wait_all_shielded(g, self);
+        return weft__seterr(rc, "weft_group_wait: %s; %zu children cancelled and finished",
+                            weft_strerror(rc), g->nchildren);
+    }
+    if (g->failed)
+        return weft__seterr(g->first_error, "weft_group_wait: a child failed: %s",
+                            weft_strerror(g->first_error));
+    return 0;
+}
+
+int weft_group_wait(weft_group *g) { return weft_group_wait_until(g, WEFT_NO_DEADLINE); }
+
+void weft_group_cancel(weft_group *g)
+{
+    if (!g)
+        return;
+    g->cancelled = true;
+    cancel_running(g, WEFT_CANCEL_GROUP);
+}
+
+size_t weft_group_size(const weft_group *g) { return g ? g->nchildren : 0; }
+size_t weft_group_running(const weft_group *g) { return g ? g->running : 0; }
+
+int weft_group_status(const weft_group *g, size_t index, int *status, const char **message)
+{
+    if (!g || index >= g->nchildren)
+        return -EINVAL;
+    const weft__child *c = &g->children[index];
+    if (c->task)
+        return -EBUSY;
+    if (status)
+        *status = c->status;
+    if (message)
+        *message = c->message ? c->message : "";
+    return 0;
+}
+
+void weft_group_free(weft_group *g)
+{
+    if (!g)
+        return;
+    if (g->running) {
+        if (g->loop->debug)
+            weft__log("weft: group freed with %zu running children: cancelled and detached "
+                      "(wait for a group before freeing it)\n", g->running);
+        for (size_t i = 0; i < g->nchildren; i++) {
+            weft_task *t = g->children[i].task;
+            if (t) {
+                t->group = NULL;
+                weft__cancel(t, WEFT_CANCEL_GROUP);
+            }
+        }
+    }
+    for (size_t i = 0; i < g->nchildren; i++)
+        free(g->children[i].message);
+    free(g->children);
+    free(g);
+}
+
+/* ------------------------------------------------------------ weft_map */
+
+typedef struct map_state {
+    weft_task_fn fn;
+    void *const *args;
+    size_t n, next;
+    int *statuses;
+    int first_error;
+    size_t first_error_index;
+} map_state;
+
+static int map_worker(void *arg)
+{
+    map_state *m = arg;
+    while (m->next < m->n && !weft_cancelled()) {
+        size_t i = m->next++;
+        int st = m->fn(m->args[i]);
+        if (m->statuses)
+            m->statuses[i] = st;
+        if (st < 0 && (m->first_error == 0 || i < m->first_error_index)) {
+            m->first_error = st;
+            m->first_error_index = i;
+        }
+    }
+    return 0;
+}
+
+int weft_map(weft_task_fn fn, void *const *args, size_t n, size_t limit, int *statuses)
+{
+    weft_task *self = weft__require_task("weft_map");
+    if (!self)
+        return WEFT_ENOTASK;
+    if (!fn || (n && !args))
+        return weft__seterr(-EINVAL, "weft_map: NULL %s", fn ? "argument array" : "function");
+    if (limit == 0)
+        limit = 10;
+    if (limit > n)
+        limit = n;
+    map_state m = {.fn = fn, .args = args, .n = n, .statuses = statuses};
+    if (statuses)
+        for (size_t i = 0; i < n; i++)
+            statuses[i] = -ECANCELED; /* what a call that never starts reports */
+    weft_group *g = weft_group_new(NULL);
+    if (!g)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < limit && rc >= 0; i++)
+        rc = weft_group_spawn_named(g, map_worker, &m, NULL, "weft_map");
+    if (rc < 0) {
+        weft_group_cancel(g);
+        wait_all_shielded(g, self);
+    } else {
+        rc = weft_group_wait(g);
+    }
+    weft_group_free(g);
+    if (rc < 0)
+        return rc == -ECANCELED || rc == -ETIMEDOUT || rc == -ENOMEM
+                   ? weft__seterr(rc, "weft_map: %s", weft_strerror(rc))
+                   : rc;
+    return m.first_error;
+}
+
+/* ------------------------------------------------------------ wait_for */
+
+int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *status)
+{
+    weft_task *self = weft__require_task("weft_wait_for");
+    if (!self)
+        return WEFT_ENOTASK;
+    if (!fn)
+        return weft__seterr(-EINVAL, "weft_wait_for: NULL function");
+    weft_task *child = weft_spawn_named(fn, arg, NULL, "weft_wait_for");
+    if (!child)
+        return weft__seterr(-ENOMEM, "weft_wait_for: %s", weft_errmsg());
+    int rc = weft_join_until(child, status, deadline);
+    if (rc == 0)
+        return 0;
+    /* Timed out or cancelled: stop the child and wait until it has
+     * really finished, whatever the caller's own cancellation says. */
+    weft__cancel(child, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : WEFT_CANCEL_PARENT);
+    weft_shield sh;
+    weft_shield_begin(&sh, 0);
+    weft_join(child, status);
+    weft_shield_end(&sh);
+    return weft__seterr(rc, "weft_wait_for: %s", rc == -ETIMEDOUT
+                                                     ? "timed out; the task was cancelled"
+                                                     : weft_strerror(rc));
+}
+
+int weft_wait_for(weft_task_fn fn, void *arg, int64_t timeout_ms, int *status)
+{
+    return weft_wait_for_deadline(fn, arg, weft_deadline_ms(timeout_ms), status);
+}
+
+/* ------------------------------------------------------------ scopes */
+
+void weft_scope_enter(weft_scope *scope, int64_t deadline)
+{
+    weft_task *t = weft_current();
+    scope->deadline = deadline;
+    scope->active = t != NULL;
+    if (!t)
+        return;
+    scope->saved = t->deadline;
+    if (deadline < t->deadline)
+        t->deadline = deadline;
+}
+
+int weft_scope_exit(weft_scope *scope)
+{
+    weft_task *t = weft_current();
+    if (t && scope->active) {
+        t->deadline = scope->saved;
+        scope->active = 0;
+    }
+    return weft_scope_expired(scope);
+}
+
+int weft_scope_expired(const weft_scope *scope)
+{
+    return scope->deadline != WEFT_NO_DEADLINE && weft_now() >= scope->deadline;
+}
