@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,9 +21,10 @@ static weft__fd *fd_record(weft_loop *loop, int fd)
 {
     if (WEFT__LIKELY(fd < loop->nfds))
         return &loop->fds[fd];
-    int n = loop->nfds ? loop->nfds : 64;
-    while (n <= fd)
-        n *= 2;
+    size_t grow = loop->nfds ? (size_t)loop->nfds : 64;
+    while (grow <= (size_t)fd)
+        grow *= 2;
+    int n = grow > INT_MAX ? INT_MAX : (int)grow;
     weft__fd *f = malloc((size_t)n * sizeof *f);
     if (!f)
         return NULL;
@@ -77,11 +79,13 @@ void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events)
         ready |= WEFT_WRITABLE;
     if (events & (EPOLLHUP | EPOLLERR))
         ready |= WEFT_READABLE | WEFT_WRITABLE;
-    /* An edge nobody waits for is kept for the next wait. */
+    /* An edge nobody waits for is kept for the next wait.  A waiter that
+     * was already woken (timeout, cancel) and has not run yet is leaving:
+     * it does not take the edge. */
     int woken = 0;
     weft__list_foreach(it, &f->waiters) {
         weft_task *t = weft__container_of(it, weft_task, wait_link);
-        if (t->wait_events & ready) {
+        if ((t->wait_events & ready) && t->state == WEFT__SUSPENDED) {
             weft__wake(t, t->wait_events & ready);
             woken |= t->wait_events & ready;
         }
@@ -101,6 +105,9 @@ static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fres
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_wait_fd: fd %d: %s", fd,
                             weft_strerror(-ECANCELED));
+    /* Grow the table only for an open fd: a bogus number must not make it huge. */
+    if (fd >= loop->nfds && fcntl(fd, F_GETFD) < 0)
+        return weft__seterr(-EBADF, "weft_wait_fd: fd %d: %s", fd, weft_strerror(-EBADF));
     weft__fd *f = fd_record(loop, fd);
     if (!f)
         return weft__seterr(-ENOMEM, "weft_wait_fd: fd %d: out of memory", fd);

@@ -42,7 +42,10 @@ int weft__backend_add(weft_loop *loop, int fd)
     };
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
         return 0;
-    if (errno == EEXIST) /* e.g. a dup'd number the loop forgot: still watched */
+    /* Still watched (forgotten with weft_fd_forget, or a dup'd number the
+     * loop forgot): re-arm it, so readiness that came meanwhile (an edge
+     * the loop dropped) is reported again. */
+    if (errno == EEXIST && epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
         return 0;
     return -errno;
 }
