@@ -1,5 +1,612 @@
-#include <stdarg.h>
-#include <stddef.h>
+/* SPDX-License-Identifier: MIT */
+/* Debugging: the slow-task detector, the watchdog, task dumps, SIGQUIT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <cmocka.h>
-int main(void){return 0;}
+#include <weft.h>
+
+/* ------------------------------------------------------------ helpers */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Run without suspending for `ms` milliseconds. */
+static void busy_ms(int64_t ms)
+{
+    int64_t end = mono_ns() + ms * 1000000;
+    while (mono_ns() < end)
+        ;
+}
+
+/* The log callback may run on the watchdog thread: everything under a lock. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[65536];
+static size_t log_len;
+static char watchdog_msg[8192];
+static atomic_int blocker_done;
+static atomic_int watchdog_seen;
+static int watchdog_reports;
+static bool watchdog_while_blocked;
+
+static void capture_log(const char *msg, void *data)
+{
+    (void)data;
+    pthread_mutex_lock(&log_lock);
+    size_t n = strlen(msg);
+    if (n > sizeof log_buf - 1 - log_len)
+        n = sizeof log_buf - 1 - log_len;
+    memcpy(log_buf + log_len, msg, n);
+    log_len += n;
+    log_buf[log_len] = '\0';
+    if (strstr(msg, "is blocking the loop")) {
+        atomic_store(&watchdog_seen, 1);
+        if (watchdog_reports++ == 0) {
+            watchdog_while_blocked = !atomic_load(&blocker_done);
+            snprintf(watchdog_msg, sizeof watchdog_msg, "%s", msg);
+        }
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void log_start(void)
+{
+    pthread_mutex_lock(&log_lock);
+    log_len = 0;
+    log_buf[0] = '\0';
+    watchdog_msg[0] = '\0';
+    watchdog_reports = 0;
+    watchdog_while_blocked = false;
+    pthread_mutex_unlock(&log_lock);
+    atomic_store(&blocker_done, 0);
+    atomic_store(&watchdog_seen, 0);
+    weft_set_log(capture_log, NULL);
+}
+
+/* Stop capturing; returns a copy of the log (static buffer). */
+static const char *log_stop(void)
+{
+    static char copy[sizeof log_buf];
+    weft_set_log(NULL, NULL);
+    pthread_mutex_lock(&log_lock);
+    memcpy(copy, log_buf, log_len + 1);
+    pthread_mutex_unlock(&log_lock);
+    return copy;
+}
+
+/* The duration in "task '<name>' ran N ms", or -1. */
+static long slow_report_ms(const char *log, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "task '%s' ran ", name);
+    const char *p = strstr(log, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static int busy_task(void *arg)
+{
+    busy_ms((int64_t)(intptr_t)arg);
+    return 0;
+}
+
+static int quick_task(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        weft_yield();
+    return 0;
+}
+
+/* Spawn a task with `name` running fn(arg) and join it. */
+static int spawn_join(weft_task_fn fn, void *arg, const char *name)
+{
+    weft_task *t = weft_spawn(fn, arg, &(weft_task_opts){.name = name});
+    assert_non_null(t);
+    int st = -1;
+    assert_int_equal(weft_join(t, &st), 0);
+    return st;
+}
+
+static int busy_main(void *arg)
+{
+    (void)arg;
+    assert_int_equal(spawn_join(busy_task, (void *)(intptr_t)120, "busy"), 0);
+    return 0;
+}
+
+/* Run fn(arg) in a forked child whose stderr goes to a pipe; collect that
+ * output (NUL-terminated) and the wait status. */
+static void run_child(void (*fn)(void *), void *arg, char *out, size_t outsz, int *wstatus)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], STDERR_FILENO);
+        close(p[1]);
+        alarm(30);
+        fn(arg);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(p[0], out + len, outsz - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (len += (size_t)n) == outsz - 1)
+            break;
+    }
+    out[len] = '\0';
+    close(p[0]);
+    assert_int_equal(waitpid(pid, wstatus, 0), pid);
+}
+
+/* ------------------------------------------------------------ slow tasks */
+
+/*
+ * $WEFT_SLOW_MS counts only while weft_set_slow_ms has never been called in
+ * the process (a negative value sets 0, "off", not "back to the
+ * environment"), so this test runs first.
+ */
+static void test_slow_env(void **state)
+{
+    (void)state;
+    setenv("WEFT_SLOW_MS", "50", 1);
+    assert_int_equal(weft_slow_ms(), 50);
+    log_start();
+    assert_int_equal(weft_run(busy_main, NULL), 0);
+    const char *log = log_stop();
+    assert_true(slow_report_ms(log, "busy") >= 100);
+    assert_non_null(strstr(log, "threshold 50 ms"));
+
+    setenv("WEFT_SLOW_MS", "0", 1);
+    assert_int_equal(weft_slow_ms(), 0);
+    log_start();
+    assert_int_equal(weft_run(busy_main, NULL), 0);
+    log = log_stop();
+    assert_null(strstr(log, "'busy'"));
+
+    /* A malformed value is reported and the default applies. */
+    setenv("WEFT_SLOW_MS", "fast", 1);
+    log_start();
+    assert_int_equal(weft_slow_ms(), 100);
+    log = log_stop();
+    assert_non_null(strstr(log, "WEFT_SLOW_MS='fast'"));
+
+    unsetenv("WEFT_SLOW_MS");
+    assert_int_equal(weft_slow_ms(), 100);
+}
+
+static void test_slow_task_reported(void **state)
+{
+    (void)state;
+    weft_set_slow_ms(50);
+    assert_int_equal(weft_slow_ms(), 50);
+    log_start();
+    assert_int_equal(weft_run(busy_main, NULL), 0);
+    const char *log = log_stop();
+    long ms = slow_report_ms(log, "busy");
+    if (ms < 0)
+        print_message("log:\n%s\n", log);
+    assert_true(ms >= 100);
+    assert_true(ms < 60000);
+    assert_non_null(strstr(log, "threshold 50 ms"));
+}
+
+static int quick_main(void *arg)
+{
+    (void)arg;
+    assert_int_equal(spawn_join(quick_task, NULL, "quick"), 0);
+    return 0;
+}
+
+static void test_quick_task_not_reported(void **state)
+{
+    (void)state;
+    weft_set_slow_ms(50);
+    log_start();
+    assert_int_equal(weft_run(quick_main, NULL), 0);
+    const char *log = log_stop();
+    assert_null(strstr(log, "'quick'"));
+}
+
+static void test_slow_off(void **state)
+{
+    (void)state;
+    weft_set_slow_ms(0);
+    assert_int_equal(weft_slow_ms(), 0);
+    log_start();
+    assert_int_equal(weft_run(busy_main, NULL), 0);
+    const char *log = log_stop();
+    assert_null(strstr(log, "'busy'"));
+}
+
+/* weft_set_slow_ms applies to the caller's running loop at once. */
+static int set_in_loop_main(void *arg)
+{
+    (void)arg;
+    assert_int_equal(spawn_join(busy_task, (void *)(intptr_t)120, "busy_off"), 0);
+    weft_set_slow_ms(50);
+    assert_int_equal(spawn_join(busy_task, (void *)(intptr_t)120, "busy_on"), 0);
+    return 0;
+}
+
+static void test_slow_set_in_loop(void **state)
+{
+    (void)state;
+    weft_set_slow_ms(0);
+    log_start();
+    assert_int_equal(weft_run(set_in_loop_main, NULL), 0);
+    const char *log = log_stop();
+    assert_null(strstr(log, "'busy_off'"));
+    assert_true(slow_report_ms(log, "busy_on") >= 100);
+}
+
+/* ------------------------------------------------------------ watchdog */
+
+/* Not static: -rdynamic then names it in backtraces. */
+int weft_test_blocker(void *arg);
+int weft_test_blocker(void *arg)
+{
+    (void)arg;
+    /* The watchdog's signal cuts usleep short: block for the full 300 ms,
+     * and on a slow machine on until the report has come (at most 5 s). */
+    int64_t start = mono_ns();
+    for (;;) {
+        int64_t ran = mono_ns() - start;
+        if (ran >= 5000 * 1000000LL || (ran >= 300 * 1000000LL && atomic_load(&watchdog_seen)))
+            break;
+        usleep(ran < 300 * 1000000LL ? (useconds_t)((300 * 1000000LL - ran) / 1000 + 1) : 10000);
+    }
+    atomic_store(&blocker_done, 1);
+    return 0;
+}
+
+static int watchdog_main(void *arg)
+{
+    (void)arg;
+    assert_int_equal(spawn_join(weft_test_blocker, NULL, "blocker"), 0);
+    return 0;
+}
+
+static void test_watchdog(void **state)
+{
+    (void)state;
+    weft_set_slow_ms(50);
+    setenv("WEFT_DEBUG", "1", 1);
+    log_start();
+    int rc = weft_run(watchdog_main, NULL);
+    unsetenv("WEFT_DEBUG");
+    const char *log = log_stop();
+    assert_int_equal(rc, 0);
+    pthread_mutex_lock(&log_lock);
+    char msg[sizeof watchdog_msg];
+    memcpy(msg, watchdog_msg, sizeof msg);
+    int reports = watchdog_reports;
+    bool while_blocked = watchdog_while_blocked;
+    pthread_mutex_unlock(&log_lock);
+    if (reports == 0)
+        print_message("log:\n%s\n", log);
+    assert_int_equal(reports, 1); /* once per stuck episode */
+    assert_true(while_blocked);
+    assert_non_null(strstr(msg, "task 'blocker' is blocking the loop"));
+    const char *bt = strstr(msg, "\n    #");
+    assert_non_null(bt);
+    if (!strstr(bt, "usleep") || !strstr(bt, "weft_test_blocker"))
+        print_message("watchdog report:\n%s\n", msg);
+    assert_non_null(strstr(bt, "usleep"));
+    assert_non_null(strstr(bt, "weft_test_blocker"));
+    /* The first frame is the interrupted call itself (a *sleep function),
+     * not the signal handler or its trampoline. */
+    const char *f0 = strstr(msg, "    #0 ");
+    assert_non_null(f0);
+    const char *f0_end = strchr(f0, '\n');
+    assert_non_null(f0_end);
+    char first[256];
+    snprintf(first, sizeof first, "%.*s", (int)(f0_end - f0), f0);
+    if (!strstr(first, "sleep"))
+        print_message("watchdog report:\n%s\n", msg);
+    assert_non_null(strstr(first, "sleep"));
+    /* The detector reports the same task after the fact. */
+    assert_true(slow_report_ms(log, "blocker") >= 250);
+}
+
+/* ------------------------------------------------------------ dumps */
+
+static int sleep_long(void *arg)
+{
+    (void)arg;
+    return weft_sleep_ms(60000);
+}
+
+static int read_pipe(void *arg)
+{
+    int fd = *(int *)arg;
+    int rc = weft_wait_fd(fd, WEFT_READABLE, WEFT_NO_DEADLINE);
+    if (rc < 0)
+        return rc;
+    char c;
+    return read(fd, &c, 1) == 1 && c == 'x' ? 0 : -EIO;
+}
+
+static int join_arg(void *arg)
+{
+    int st = 0;
+    int rc = weft_join(arg, &st);
+    return rc < 0 ? rc : st;
+}
+
+/* The dump line of the task named `name`, copied into `line`. */
+static bool dump_line(const char *dump, const char *name, char *line, size_t n)
+{
+    for (const char *p = dump; *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        const char *q = p;
+        while (*q == ' ')
+            q++;
+        size_t nl = strlen(name);
+        if (strncmp(q, name, nl) == 0 && q[nl] == ' ') {
+            snprintf(line, n, "%.*s", (int)len, p);
+            return true;
+        }
+        p += len + (eol ? 1 : 0);
+    }
+    return false;
+}
+
+static int dump_main(void *arg)
+{
+    (void)arg;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(weft_set_nonblocking(p[0]), 0);
+    weft_task *sleeper = weft_spawn(sleep_long, NULL, &(weft_task_opts){.name = "sleeper"});
+    weft_task *reader = weft_spawn(read_pipe, &p[0], &(weft_task_opts){.name = "reader"});
+    weft_task *x = weft_spawn(sleep_long, NULL, &(weft_task_opts){.name = "x"});
+    weft_task *joiner = weft_spawn(join_arg, x, &(weft_task_opts){.name = "joiner"});
+    assert_non_null(sleeper);
+    assert_non_null(reader);
+    assert_non_null(x);
+    assert_non_null(joiner);
+    assert_int_equal(weft_sleep_ms(5), 0); /* every task runs up to its wait */
+    weft_task *fresh = weft_spawn(sleep_long, NULL, &(weft_task_opts){.name = "fresh"});
+    assert_non_null(fresh);
+
+    char *dump = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&dump, &size);
+    assert_non_null(f);
+    weft_dump_tasks(f);
+    fclose(f);
+    print_message("%s", dump);
+
+    char line[256], want[64];
+    assert_non_null(strstr(dump, "6 live task(s)"));
+    assert_true(dump_line(dump, "main", line, sizeof line));
+    assert_non_null(strstr(line, "running now"));
+    assert_true(dump_line(dump, "sleeper", line, sizeof line));
+    assert_non_null(strstr(line, "waiting"));
+    const char *s = strstr(line, "waits on sleep (");
+    assert_non_null(s);
+    long left = strtol(s + strlen("waits on sleep ("), NULL, 10);
+    assert_true(left > 30000 && left <= 60000);
+    assert_true(dump_line(dump, "reader", line, sizeof line));
+    snprintf(want, sizeof want, "waits on fd %d readable", p[0]);
+    assert_non_null(strstr(line, want));
+    assert_true(dump_line(dump, "joiner", line, sizeof line));
+    assert_non_null(strstr(line, "waits on join task 'x'"));
+    assert_true(dump_line(dump, "x", line, sizeof line));
+    assert_non_null(strstr(line, "waits on sleep"));
+    assert_true(dump_line(dump, "fresh", line, sizeof line));
+    assert_non_null(strstr(line, "never ran"));
+    assert_null(strstr(line, "waits on"));
+    free(dump);
+
+    /* Wake everybody and collect them. */
+    assert_int_equal(write(p[1], "x", 1), 1);
+    weft_cancel(sleeper);
+    weft_cancel(x);
+    weft_cancel(fresh);
+    int st = 1;
+    assert_int_equal(weft_join(reader, &st), 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(weft_join(sleeper, &st), 0);
+    assert_int_equal(st, -ECANCELED);
+    assert_int_equal(weft_join(joiner, &st), 0);
+    assert_int_equal(st, -ECANCELED); /* x's status */
+    assert_int_equal(weft_join(fresh, &st), 0);
+    assert_int_equal(st, -ECANCELED);
+    weft_close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+static void test_dump_tasks(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(dump_main, NULL), 0);
+
+    /* Outside a loop: nothing. */
+    char *dump = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&dump, &size);
+    assert_non_null(f);
+    weft_dump_tasks(f);
+    fclose(f);
+    assert_int_equal(size, 0);
+    free(dump);
+}
+
+/* ------------------------------------------------------------ unjoined tasks */
+
+static int ret_arg(void *arg) { return (int)(intptr_t)arg; }
+
+static int unjoined_main(void *arg)
+{
+    (void)arg;
+    assert_non_null(weft_spawn(ret_arg, (void *)7, &(weft_task_opts){.name = "orphan"}));
+    weft_detach(weft_spawn(ret_arg, (void *)8, &(weft_task_opts){.name = "loner"}));
+    assert_int_equal(spawn_join(ret_arg, (void *)9, "joined"), 9);
+    return 0;
+}
+
+static void test_unjoined_reported(void **state)
+{
+    (void)state;
+    setenv("WEFT_DEBUG", "1", 1);
+    log_start();
+    int rc = weft_run(unjoined_main, NULL);
+    unsetenv("WEFT_DEBUG");
+    const char *log = log_stop();
+    assert_int_equal(rc, 0);
+    if (!strstr(log, "task 'orphan' finished with status 7 but was never joined"))
+        print_message("log:\n%s\n", log);
+    assert_non_null(strstr(log, "task 'orphan' finished with status 7 but was never joined"));
+    assert_null(strstr(log, "'loner'"));
+    assert_null(strstr(log, "'joined'"));
+    assert_null(strstr(log, "'main'"));
+}
+
+/* ------------------------------------------------------------ SIGQUIT */
+
+static int quit_main(void *arg)
+{
+    if (*(int *)arg) /* debug mode switched on inside the running loop */
+        weft_debug_enable();
+    weft_task *t = weft_spawn(sleep_long, NULL, &(weft_task_opts){.name = "snoozer"});
+    if (!t)
+        return -1;
+    raise(SIGQUIT);
+    weft_sleep_ms(100); /* the loop reads the signal meanwhile and dumps */
+    weft_cancel(t);
+    weft_join(t, NULL);
+    return 0;
+}
+
+static void quit_child(void *arg)
+{
+    if (!*(int *)arg)
+        weft_debug_enable();
+    int rc = weft_run(quit_main, arg);
+    fprintf(stderr, "child: weft_run returned %d\n", rc);
+    _exit(rc == 0 ? 0 : 1);
+}
+
+static void check_quit_dump(int inside)
+{
+    char out[8192];
+    int ws;
+    run_child(quit_child, &inside, out, sizeof out, &ws);
+    if (!WIFEXITED(ws) || !strstr(out, "live task(s)"))
+        print_message("child stderr:\n%s\n", out);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    const char *d = strstr(out, "2 live task(s)");
+    assert_non_null(d);
+    char line[256];
+    assert_true(dump_line(d, "snoozer", line, sizeof line));
+    assert_non_null(strstr(line, "waits on sleep"));
+    assert_true(dump_line(d, "main", line, sizeof line));
+    assert_non_null(strstr(line, "waits on sleep"));
+}
+
+static void test_sigquit_dump(void **state)
+{
+    (void)state;
+    check_quit_dump(0);
+}
+
+static void test_sigquit_dump_enabled_in_loop(void **state)
+{
+    (void)state;
+    check_quit_dump(1);
+}
+
+/* ------------------------------------------------------------ signals */
+
+/* The watchdog thread must not take signals the loop routes to its
+ * signalfd: a process-directed signal would kill the process instead. */
+static int sig_waiter(void *arg)
+{
+    return weft_signal_wait(arg, weft_deadline_ms(10000));
+}
+
+static int sig_main(void *arg)
+{
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    weft_task *t = weft_spawn(sig_waiter, &set, NULL);
+    if (!t)
+        return -1;
+    weft_sleep_ms(20); /* the waiter blocks SIGUSR1 in the loop thread */
+    kill(getpid(), SIGUSR1);
+    int st = 0;
+    if (weft_join(t, &st) < 0)
+        return -2;
+    return st == SIGUSR1 ? 0 : -3;
+}
+
+static void sig_child(void *arg)
+{
+    (void)arg;
+    weft_debug_enable();
+    int rc = weft_run(sig_main, NULL);
+    fprintf(stderr, "child: weft_run returned %d\n", rc);
+    _exit(rc == 0 ? 0 : 1);
+}
+
+static void test_debug_mode_keeps_signals(void **state)
+{
+    (void)state;
+    char out[8192];
+    int ws;
+    run_child(sig_child, NULL, out, sizeof out, &ws);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+        print_message("child %s %d, stderr:\n%s\n", WIFEXITED(ws) ? "exited" : "killed by signal",
+                      WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws), out);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slow_env), /* first: see there */
+        cmocka_unit_test(test_slow_task_reported),
+        cmocka_unit_test(test_quick_task_not_reported),
+        cmocka_unit_test(test_slow_off),
+        cmocka_unit_test(test_slow_set_in_loop),
+        cmocka_unit_test(test_watchdog),
+        cmocka_unit_test(test_dump_tasks),
+        cmocka_unit_test(test_unjoined_reported),
+        cmocka_unit_test(test_sigquit_dump),
+        cmocka_unit_test(test_sigquit_dump_enabled_in_loop),
+        cmocka_unit_test(test_debug_mode_keeps_signals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,5 +1,517 @@
+/* SPDX-License-Identifier: MIT */
+/* Task stacks: overflow report, sizes, mapping count, recycling, saved registers. */
+#include <errno.h>
+#include <fenv.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <valgrind/valgrind.h>
+
 #include <cmocka.h>
-int main(void){return 0;}
+#include <weft.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#ifndef TEST_ASAN
+#define TEST_ASAN 0
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+/* ------------------------------------------------------------ helpers */
+
+/* Keep the compiler from optimising a buffer away. */
+static void escape(void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
+
+static long count_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    long lines = 0;
+    int c;
+    while ((c = getc(f)) != EOF)
+        if (c == '\n')
+            lines++;
+    fclose(f);
+    return lines;
+}
+
+/* VmSize from /proc/self/status, in KiB. */
+static long vm_size_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    assert_true(kib > 0);
+    return kib;
+}
+
+/* Whether the kernel installs guard regions without splitting mappings. */
+static bool have_madv_guard(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, (size_t)ps * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    bool ok = madvise(p, (size_t)ps, MADV_GUARD_INSTALL) == 0;
+    munmap(p, (size_t)ps * 4);
+    return ok;
+}
+
+/* Run fn(arg) in a forked child whose stderr goes to a pipe; collect that
+ * output (NUL-terminated) and the wait status. */
+typedef void (*child_fn)(void *arg);
+
+static void run_child(child_fn fn, void *arg, char *out, size_t outsz, int *wstatus)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], STDERR_FILENO);
+        close(p[1]);
+        /* cmocka's SIGSEGV handler would longjmp back into the test runner
+         * in this child: die the ordinary way instead. */
+        signal(SIGSEGV, SIG_DFL);
+        alarm(30); /* a hung child dies of SIGALRM and fails the test */
+        fn(arg);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(p[0], out + len, outsz - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == outsz - 1) { /* full: drain the rest */
+            char sink[256];
+            while (read(p[0], sink, sizeof sink) > 0)
+                ;
+            break;
+        }
+    }
+    out[len] = '\0';
+    close(p[0]);
+    assert_int_equal(waitpid(pid, wstatus, 0), pid);
+}
+
+/* ------------------------------------------------------------ overflow */
+
+static volatile int recursion_limit = 1 << 30;
+
+__attribute__((noinline)) static int recurse(int depth)
+{
+    char buf[1024];
+    memset(buf, depth & 0x7f, sizeof buf);
+    escape(buf);
+    if (depth >= recursion_limit)
+        return buf[0];
+    /* Not a tail call: the frame stays live below the next one. */
+    return recurse(depth + 1) + buf[depth % (int)sizeof buf];
+}
+
+static int deep_recursion(void *arg)
+{
+    (void)arg;
+    return recurse(0);
+}
+
+static int overflow_main(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(deep_recursion, NULL, NULL);
+    if (!t)
+        return -1;
+    return weft_join(t, NULL);
+}
+
+static void overflow_child(void *arg)
+{
+    (void)arg;
+    weft_run(overflow_main, NULL);
+    fprintf(stderr, "child: survived the overflow\n");
+    _exit(3);
+}
+
+static void test_overflow_reported(void **state)
+{
+    (void)state;
+    if (RUNNING_ON_VALGRIND) {
+        print_message("skipped: valgrind handles the guard-page fault itself\n");
+        skip();
+    }
+    char out[8192];
+    int ws;
+    run_child(overflow_child, NULL, out, sizeof out, &ws);
+    bool ours = strstr(out, "stack overflow in task 'deep_recursion'") != NULL;
+    bool asan = TEST_ASAN && strstr(out, "AddressSanitizer") && strstr(out, "stack-overflow");
+    if (!ours && !asan)
+        print_message("child stderr:\n%s\n", out);
+    assert_true(ours || asan);
+    if (ours) {
+        assert_non_null(strstr(out, "(stack size 256 KiB)"));
+        /* Our handler lets the fault kill the process with SIGSEGV. */
+        assert_true(WIFSIGNALED(ws));
+        assert_int_equal(WTERMSIG(ws), SIGSEGV);
+    } else {
+        /* ASan reports and exits with its error code. */
+        assert_true(WIFSIGNALED(ws) || (WIFEXITED(ws) && WEXITSTATUS(ws) != 0));
+    }
+}
+
+/* A fault that is not an overflow is not reported as one, and still kills.
+ * The target is a PROT_NONE page, which neither sanitizer flags itself. */
+static int wild_write(void *arg)
+{
+    (void)arg;
+    volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if ((void *)p == MAP_FAILED)
+        return -1;
+    *p = 1;
+    return 0;
+}
+
+static int wild_main(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(wild_write, NULL, NULL);
+    return t ? weft_join(t, NULL) : -1;
+}
+
+static void wild_child(void *arg)
+{
+    (void)arg;
+    weft_run(wild_main, NULL);
+    fprintf(stderr, "child: survived the fault\n");
+    _exit(3);
+}
+
+static void test_other_fault_not_overflow(void **state)
+{
+    (void)state;
+    if (RUNNING_ON_VALGRIND)
+        skip();
+    char out[8192];
+    int ws;
+    run_child(wild_child, NULL, out, sizeof out, &ws);
+    if (strstr(out, "stack overflow") || strstr(out, "survived") || !WIFSIGNALED(ws))
+        print_message("child stderr:\n%s\n", out);
+    assert_null(strstr(out, "stack overflow"));
+    assert_null(strstr(out, "survived"));
+    assert_true(WIFSIGNALED(ws));
+    assert_int_equal(WTERMSIG(ws), SIGSEGV);
+}
+
+/* ------------------------------------------------------------ stack size */
+
+#define BIG_ARRAY ((size_t)600 * 1024)
+
+static int big_frame(void *arg)
+{
+    (void)arg;
+    char buf[BIG_ARRAY];
+    memset(buf, 0x5a, sizeof buf);
+    escape(buf);
+    long sum = 0;
+    for (size_t i = 0; i < sizeof buf; i += 4096)
+        sum += buf[i];
+    return sum == 0x5a * (long)(BIG_ARRAY / 4096) ? 0 : -1;
+}
+
+static int big_stack_main(void *arg)
+{
+    (void)arg;
+    weft_task *t = weft_spawn(big_frame, NULL, &(weft_task_opts){.stack_size = 1024 * 1024});
+    assert_non_null(t);
+    int st = -2;
+    assert_int_equal(weft_join(t, &st), 0);
+    assert_int_equal(st, 0);
+    return 0;
+}
+
+static void test_stack_size_option(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(big_stack_main, NULL), 0);
+}
+
+/* ------------------------------------------------------------ many stacks */
+
+enum { MANY = 100000, MANY_FALLBACK = 20000 };
+static int many_started;
+
+static int long_sleeper(void *arg)
+{
+    (void)arg;
+    many_started++;
+    return weft_sleep_ms(600000); /* until cancelled */
+}
+
+static int many_main(void *arg)
+{
+    int n = *(int *)arg;
+    weft_task **t = calloc((size_t)n, sizeof *t);
+    assert_non_null(t);
+    many_started = 0;
+    for (int i = 0; i < n; i++) {
+        t[i] = weft_spawn(long_sleeper, NULL, NULL);
+        assert_non_null(t[i]);
+    }
+    /* Stacks are mapped when a task first runs: wait until all sleep. */
+    for (int i = 0; i < 6000 && many_started < n; i++)
+        weft_sleep_ms(10);
+    assert_int_equal(many_started, n);
+    long maps = count_maps();
+    print_message("%d sleeping tasks: %ld lines in /proc/self/maps\n", n, maps);
+    if (have_madv_guard())
+        assert_true(maps < 5000);
+    else
+        print_message("MADV_GUARD_INSTALL unavailable (kernel < 6.13?): not asserting the "
+                      "mapping count, %d tasks only\n", n);
+    assert_true(maps < 65530);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(weft_cancel(t[i]), 0);
+    for (int i = 0; i < n; i++) {
+        int st = 0;
+        assert_int_equal(weft_join(t[i], &st), 0);
+        assert_int_equal(st, -ECANCELED);
+    }
+    free(t);
+    return 0;
+}
+
+static void test_100k_default_stacks(void **state)
+{
+    (void)state;
+    int n = have_madv_guard() ? MANY : MANY_FALLBACK;
+    assert_int_equal(weft_run(many_main, &n), 0);
+}
+
+/* ------------------------------------------------------------ recycling */
+
+static uintptr_t short_frames[16];
+static int nshort_frames;
+
+static int short_task(void *arg)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    int i;
+    for (i = 0; i < nshort_frames; i++)
+        if (short_frames[i] == fp)
+            break;
+    if (i == nshort_frames && nshort_frames < 16)
+        short_frames[nshort_frames++] = fp;
+    return (int)(intptr_t)arg;
+}
+
+static int recycle_main(void *arg)
+{
+    (void)arg;
+    enum { WARMUP = 100, N = 10000 };
+    nshort_frames = 0;
+    for (int i = 0; i < WARMUP; i++) {
+        int st = -1;
+        assert_int_equal(weft_join(weft_spawn(short_task, (void *)(intptr_t)i, NULL), &st), 0);
+        assert_int_equal(st, i);
+    }
+    long maps0 = count_maps(), vm0 = vm_size_kib();
+    for (int i = 0; i < N; i++) {
+        weft_task *t = weft_spawn(short_task, (void *)(intptr_t)i, NULL);
+        assert_non_null(t);
+        int st = -1;
+        assert_int_equal(weft_join(t, &st), 0);
+        assert_int_equal(st, i);
+    }
+    long maps1 = count_maps(), vm1 = vm_size_kib();
+    print_message("10000 tasks: maps %ld -> %ld lines, VmSize %ld -> %ld KiB, %d stack(s)\n",
+                  maps0, maps1, vm0, vm1, nshort_frames);
+    assert_true(maps1 <= maps0 + 2);
+    /* 10,000 leaked 320 KiB stacks would add 3 GiB. */
+    assert_true(vm1 - vm0 < 64 * 1024);
+    /* One task at a time: a few stacks serve them all. */
+    assert_true(nshort_frames <= 4);
+    return 0;
+}
+
+static void test_stacks_recycled(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(recycle_main, NULL), 0);
+}
+
+/* ------------------------------------------------------------ FP control */
+
+static int fp_phase;
+
+static int fp_upward(void *arg)
+{
+    (void)arg;
+    assert_int_equal(fesetround(FE_UPWARD), 0);
+    assert_int_equal(fegetround(), FE_UPWARD);
+    fp_phase = 1;
+    for (int i = 0; i < 5; i++) {
+        weft_yield();
+        assert_int_equal(fegetround(), FE_UPWARD);
+    }
+    weft_sleep_ms(1); /* through the loop context too */
+    assert_int_equal(fegetround(), FE_UPWARD);
+    /* Upward rounding is in effect: 1 + tiny rounds up.  (Valgrind keeps
+     * the mode but always rounds SSE arithmetic to nearest.) */
+    volatile double one = 1.0, tiny = 1e-30;
+    if (!RUNNING_ON_VALGRIND)
+        assert_true(one + tiny > 1.0);
+    fp_phase = 2;
+    return 0;
+}
+
+static int fp_default(void *arg)
+{
+    (void)arg;
+    while (fp_phase == 0)
+        weft_yield();
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(fegetround(), FE_TONEAREST);
+        volatile double one = 1.0, tiny = 1e-30;
+        assert_true(one + tiny == 1.0);
+        weft_yield();
+    }
+    return 0;
+}
+
+static int fp_main(void *arg)
+{
+    (void)arg;
+    fp_phase = 0;
+    weft_task *a = weft_spawn(fp_upward, NULL, NULL);
+    weft_task *b = weft_spawn(fp_default, NULL, NULL);
+    assert_int_equal(weft_join(a, NULL), 0);
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    assert_int_equal(weft_join(b, NULL), 0);
+    assert_int_equal(fp_phase, 2);
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    return 0;
+}
+
+static void test_fp_control_per_task(void **state)
+{
+    (void)state;
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    assert_int_equal(weft_run(fp_main, NULL), 0);
+    /* The thread that ran the loop gets its own state back. */
+    assert_int_equal(fegetround(), FE_TONEAREST);
+}
+
+/* ------------------------------------------------------------ registers */
+
+typedef struct calc {
+    uint64_t seed;
+    int (*yield)(void);
+    double dres;
+    uint64_t ires;
+} calc;
+
+static int no_yield(void) { return 0; }
+
+/* Many live integer and floating-point values across every call to yield:
+ * the compiler keeps them in callee-saved registers (and spills the rest). */
+__attribute__((noinline)) static void compute(calc *c)
+{
+    uint64_t x0 = c->seed, x1 = c->seed * 3 + 1, x2 = c->seed ^ 0x9e3779b97f4a7c15ull,
+             x3 = 7, x4 = c->seed << 7, x5 = 0;
+    double d0 = (double)(c->seed & 0xffff) * 0.25, d1 = 1.5, d2 = -2.25, d3 = 0.0, d4 = 1e-3;
+    for (int i = 0; i < 2000; i++) {
+        x0 = x0 * 6364136223846793005ull + 1442695040888963407ull;
+        x1 ^= x0 >> 17;
+        x2 += x1 * 31 + (uint64_t)i;
+        x3 = (x3 << 1) | (x2 >> 63);
+        x4 -= x3 ^ x0;
+        x5 += x4 >> 3;
+        d0 = d0 * 0.999 + (double)(x0 & 0xff);
+        d1 += d0 * 0.5 - d2;
+        d2 = d2 * 0.75 + d1 * 1e-3;
+        d3 += d1 - d2 * 0.125;
+        d4 = d4 * 1.0001 + d3 * 1e-9;
+        c->yield();
+    }
+    c->dres = d0 + d1 * 2 + d2 * 3 + d3 * 4 + d4 * 5;
+    c->ires = x0 ^ (x1 * 3) ^ (x2 * 5) ^ (x3 * 7) ^ (x4 * 11) ^ (x5 * 13);
+}
+
+static int compute_task(void *arg)
+{
+    compute(arg);
+    return 0;
+}
+
+static int regs_main(void *arg)
+{
+    calc *cs = arg;
+    weft_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = weft_spawn(compute_task, &cs[i], NULL);
+        assert_non_null(t[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_join(t[i], NULL), 0);
+    return 0;
+}
+
+static void test_registers_survive_switches(void **state)
+{
+    (void)state;
+    calc want[3], got[3];
+    for (int i = 0; i < 3; i++) {
+        want[i] = (calc){.seed = 12345 + (uint64_t)i * 1000003, .yield = no_yield};
+        compute(&want[i]);
+        got[i] = (calc){.seed = want[i].seed, .yield = weft_yield};
+    }
+    assert_int_equal(weft_run(regs_main, got), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(got[i].ires, want[i].ires);
+        assert_memory_equal(&got[i].dres, &want[i].dres, sizeof(double));
+    }
+    /* The three computations really differ. */
+    assert_true(want[0].ires != want[1].ires && want[1].ires != want[2].ires);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overflow_reported),
+        cmocka_unit_test(test_other_fault_not_overflow),
+        cmocka_unit_test(test_stack_size_option),
+        cmocka_unit_test(test_100k_default_stacks),
+        cmocka_unit_test(test_stacks_recycled),
+        cmocka_unit_test(test_fp_control_per_task),
+        cmocka_unit_test(test_registers_survive_switches),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
