@@ -21,8 +21,10 @@ void weft_set_log(weft_log_fn fn, void *data);
 /*
  * The slow-task threshold in milliseconds: a task that runs longer than
  * this without suspending is reported (name and duration) when it
- * suspends.  Default 100, or $WEFT_SLOW_MS; 0 turns reports off.  Applies
- * to loops started afterwards and to the running loop of the caller.
+ * suspends.  Default 100, or $WEFT_SLOW_MS; 0 turns reports off; a
+ * negative value goes back to the default ($WEFT_SLOW_MS or 100).  Applies
+ * to loops started afterwards and to the running loop of the caller.  The
+ * watchdog uses the same threshold.
  */
 void weft_set_slow_ms(int64_t ms);
 int64_t weft_slow_ms(void);

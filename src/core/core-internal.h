@@ -178,12 +178,12 @@ struct weft_loop {
     size_t ntask_slabs, task_slabs_cap;
 
     /* slow-task detector and watchdog */
-    int64_t slow_ns;               /* 0 = off */
+    _Atomic int64_t slow_ns;       /* 0 = off; read by the watchdog too */
     int64_t run_start;             /* coarse ns when the current task started running */
     atomic_ulong switches;         /* bumped on every switch, read by the watchdog */
     _Atomic(weft_task *) running;  /* like current, readable by the watchdog */
     pthread_t thread;
-    bool debug;
+    atomic_bool debug;             /* read by the watchdog too */
     unsigned long wd_switches;     /* watchdog thread only */
     int64_t wd_since;
     bool wd_reported;

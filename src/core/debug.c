@@ -75,12 +75,10 @@ int64_t weft__slow_default_ns(void) { return weft_slow_ms() * 1000000; }
 
 void weft_set_slow_ms(int64_t ms)
 {
-    if (ms < 0)
-        ms = 0;
-    atomic_store(&slow_ms_setting, ms);
+    atomic_store(&slow_ms_setting, ms < 0 ? -1 : ms);
     weft_loop *loop = weft__loop();
     if (loop)
-        loop->slow_ns = ms * 1000000;
+        atomic_store_explicit(&loop->slow_ns, weft__slow_default_ns(), memory_order_relaxed);
 }
 
 bool weft__debug_default(void)
@@ -95,7 +93,8 @@ void weft__report_slow(weft_loop *loop, weft_task *task, int64_t ran_ns)
 {
     weft__log("weft: task '%s' ran %lld ms without suspending (slow-task threshold %lld ms): "
               "it blocked the loop\n",
-              task->name, (long long)(ran_ns / 1000000), (long long)(loop->slow_ns / 1000000));
+              task->name, (long long)(ran_ns / 1000000),
+              (long long)(atomic_load_explicit(&loop->slow_ns, memory_order_relaxed) / 1000000));
 }
 
 /* ------------------------------------------------------------ the watchdog */
@@ -188,21 +187,19 @@ static void report_stuck(weft_loop *loop, int64_t stuck_ms)
     atomic_store(&capture.state, 0);
 }
 
+/* How often the watchdog looks at the loops. */
+#define WEFT__WATCHDOG_PERIOD_MS 10
+
 static void *watchdog_main(void *arg)
 {
     (void)arg;
     while (!atomic_load(&watchdog_stop)) {
-        int64_t slow_ms = weft_slow_ms();
-        int64_t period_ms = slow_ms > 0 ? slow_ms / 4 : 25;
-        if (period_ms < 5)
-            period_ms = 5;
-        usleep((useconds_t)period_ms * 1000);
-        if (slow_ms <= 0)
-            continue;
+        usleep(WEFT__WATCHDOG_PERIOD_MS * 1000);
         pthread_mutex_lock(&weft__loops_lock);
         weft__list_foreach(it, &weft__loops) {
             weft_loop *loop = weft__container_of(it, weft_loop, loops_link);
-            if (!loop->debug)
+            int64_t slow_ns = atomic_load_explicit(&loop->slow_ns, memory_order_relaxed);
+            if (!atomic_load(&loop->debug) || slow_ns <= 0)
                 continue;
             /* The loop is stuck when it has not switched since the last
              * look and a task (or a loop callback) is running. */
@@ -213,8 +210,8 @@ static void *watchdog_main(void *arg)
                 loop->wd_switches = sw;
                 loop->wd_since = now;
                 loop->wd_reported = false;
-            } else if (!loop->wd_reported && now - loop->wd_since >= slow_ms * 1000000) {
-                report_stuck(loop, (now - loop->wd_since) / 1000000 + period_ms);
+            } else if (!loop->wd_reported && now - loop->wd_since >= slow_ns) {
+                report_stuck(loop, (now - loop->wd_since) / 1000000 + WEFT__WATCHDOG_PERIOD_MS / 2);
                 loop->wd_reported = true;
             }
         }
@@ -227,8 +224,8 @@ int weft_debug_enable(void)
 {
     atomic_store(&debug_setting, 1);
     weft_loop *loop = weft__loop();
-    if (loop && !loop->debug) {
-        loop->debug = true;
+    if (loop && !atomic_load(&loop->debug)) {
+        atomic_store(&loop->debug, true);
         weft__debug_loop_start(loop);
     }
     return 0;

@@ -43,11 +43,9 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
         if (a >= lo - 65536 && a < hi) {
             char buf[160];
             /* snprintf is not async-signal-safe in theory; with %s and %zu
-             * glibc's does not allocate.  The process is about to die.
-             * The size is the configured one: `usable` lacks the few top
-             * bytes the descriptor takes and would say 255 KiB for 256. */
+             * glibc's does not allocate.  The process is about to die. */
             snprintf(buf, sizeof buf, "weft: stack overflow in task '%s' (stack size %zu KiB)\n",
-                     t->name, (t->stack->map_size - weft__stack_guard_size()) / 1024);
+                     t->name, t->stack_size / 1024);
             write_str(buf);
             signal(SIGSEGV, SIG_DFL);
             return; /* the faulting instruction runs again and kills us */

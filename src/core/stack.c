@@ -51,6 +51,15 @@ static size_t page_size(void)
     return ps;
 }
 
+/* The mapping for a stack of `usable` bytes: the guard, then the usable
+ * bytes plus room for the descriptor at the top, in whole pages, so the
+ * task gets at least what it asked for. */
+static size_t map_size_for(size_t usable)
+{
+    size_t ps = page_size();
+    return ((usable + sizeof(weft__stack) + 64 + ps - 1) & ~(ps - 1)) + WEFT__GUARD_SIZE;
+}
+
 static int install_guard(void *lo, size_t len)
 {
     int mode = atomic_load_explicit(&guard_mode, memory_order_relaxed);
@@ -93,9 +102,7 @@ static weft__stack *stack_init(char *map, size_t map_size)
  * go to the cache.  Each stack is unmapped on its own later. */
 static weft__stack *stack_map(weft_loop *loop, size_t usable, size_t count)
 {
-    size_t ps = page_size();
-    usable = (usable + ps - 1) & ~(ps - 1);
-    size_t map_size = usable + WEFT__GUARD_SIZE;
+    size_t map_size = map_size_for(usable);
     char *map = mmap(NULL, map_size * count, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED) {
@@ -146,9 +153,7 @@ weft__stack *weft__stack_get(weft_loop *loop, size_t usable)
 void weft__stack_put(weft_loop *loop, weft__stack *s)
 {
     weft__stack_cache *c = &loop->stacks;
-    size_t ps = page_size();
-    size_t requested = (c->stack_size + ps - 1) & ~(ps - 1);
-    if (s->map_size != requested + WEFT__GUARD_SIZE) {
+    if (s->map_size != map_size_for(c->stack_size)) {
         stack_unmap(s);
         return;
     }

@@ -76,7 +76,8 @@ static inline void account_out(weft_loop *loop, weft_task *from)
 {
     int64_t t = weft__coarse_ns();
     if (from) {
-        if (WEFT__UNLIKELY(loop->slow_ns && t - loop->run_start > loop->slow_ns))
+        int64_t slow = atomic_load_explicit(&loop->slow_ns, memory_order_relaxed);
+        if (WEFT__UNLIKELY(slow && t - loop->run_start > slow))
             weft__report_slow(loop, from, t - loop->run_start);
         from->last_run = t;
     }

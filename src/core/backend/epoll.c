@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "../core-internal.h"
@@ -54,18 +54,14 @@ void weft__backend_poll(weft_loop *loop, int64_t timeout_ns)
 {
     struct epoll_event events[WEFT__EVENTS_MAX];
     int n;
-#ifdef SYS_epoll_pwait2
-    static int have_pwait2 = 1;
-#else
-    static const int have_pwait2 = 0;
-#endif
-    if (have_pwait2 && timeout_ns > 0) {
+    /* Shared by the loops of all threads: set once when the kernel says
+     * ENOSYS. */
+    static atomic_int no_pwait2;
+    if (timeout_ns > 0 && !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
         struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
         n = epoll_pwait2(loop->epfd, events, WEFT__EVENTS_MAX, &ts, NULL);
         if (n < 0 && errno == ENOSYS) {
-#ifdef SYS_epoll_pwait2
-            have_pwait2 = 0;
-#endif
+            atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
             n = 0;
         }
     } else {
