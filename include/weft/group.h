@@ -45,8 +45,9 @@ weft_group *weft_group_new(const weft_group_opts *opts);
 /*
  * Start `fn(arg)` as a child of `g` (named after the function unless
  * opts->name is set).  Returns the child's index (0, 1, ... in spawn order)
- * for weft_group_status, or a negative error (-EINVAL, -ENOMEM,
- * -ECANCELED when the group has been cancelled or has failed fast).
+ * for weft_group_status, or a negative error (-EINVAL for bad arguments or
+ * a group of another thread's loop, -ENOMEM, -ECANCELED when the group
+ * has been cancelled or has failed fast).
  * Does not suspend.
  */
 int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
@@ -58,7 +59,9 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
  * Returns 0 when all succeeded; otherwise the status of the first child
  * to fail (in order of finishing).  When the caller is cancelled, or
  * `deadline` passes, the children are cancelled, waited for (shielded), and
- * the call returns -ECANCELED / -ETIMEDOUT.  Suspends.
+ * the call returns -ECANCELED / -ETIMEDOUT.  Other errors: -EINVAL (NULL),
+ * -EBUSY (another task waits on it), -EDEADLK (a child of `g` waiting for
+ * its own group), WEFT_ENOTASK.  Suspends.
  */
 int weft_group_wait(weft_group *g);
 int weft_group_wait_until(weft_group *g, int64_t deadline);

@@ -107,6 +107,7 @@ bool weft_cancelled(void);
 /*
  * Let every other ready task run once, then continue.  Returns 0;
  * -ECANCELED at once (without yielding) if the task is cancelled;
+ * -ETIMEDOUT at once if its deadline (scope or shield) has passed;
  * WEFT_ENOTASK outside a task.  Suspends.
  */
 int weft_yield(void);

@@ -229,6 +229,9 @@ static inline bool weft__cancel_visible(const weft_task *t)
     return t->cancelled && t->shield_depth == 0;
 }
 
+/* 0, or -EINVAL (message set) for options weft_spawn would refuse. */
+int weft__task_opts_check(const weft_task_opts *opts);
+
 /* Cancel `task` with `cause` (the first cause is kept). */
 void weft__cancel(weft_task *task, weft_cancel_cause cause);
 

@@ -81,6 +81,9 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
 {
     if (!g || !fn)
         return weft__seterr(-EINVAL, "weft_group_spawn: NULL %s", g ? "function" : "group");
+    if (weft__loop() != g->loop)
+        return weft__seterr(-EINVAL, "weft_group_spawn: the group belongs to another "
+                                     "thread's loop");
     if (g->cancelled)
         return weft__seterr(-ECANCELED, "weft_group_spawn: the group is %s",
                             g->failed ? "failing fast" : "cancelled");
@@ -92,6 +95,9 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
         g->children = c;
         g->cap = cap;
     }
+    int rc = weft__task_opts_check(opts);
+    if (rc < 0)
+        return rc;
     weft_task *t = weft_spawn_named(fn, arg, opts, default_name);
     if (!t)
         return weft__seterr(-ENOMEM, "weft_group_spawn: %s", weft_errmsg());
@@ -131,6 +137,11 @@ int weft_group_wait_until(weft_group *g, int64_t deadline)
         return weft__seterr(-EINVAL, "weft_group_wait: NULL group");
     if (g->waiter)
         return weft__seterr(-EBUSY, "weft_group_wait: another task waits on this group");
+    if (self->group == g)
+        /* It would wait for itself: forever, and even a cancellation
+         * could not end it (the children are waited for shielded). */
+        return weft__seterr(-EDEADLK, "weft_group_wait: task '%s' cannot wait for its own "
+                                      "group", self->name);
     int rc = 0;
     while (g->running) {
         g->waiter = self;
@@ -147,8 +158,8 @@ int weft_group_wait_until(weft_group *g, int64_t deadline)
         g->cancelled = true;
         cancel_running(g, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : WEFT_CANCEL_PARENT);
         wait_all_shielded(g, self);
-        return weft__seterr(rc, "weft_group_wait: %s; %zu children cancelled and finished",
-                            weft_strerror(rc), g->nchildren);
+        return weft__seterr(rc, "weft_group_wait: %s; the children were cancelled and "
+                                "have finished", weft_strerror(rc));
     }
     if (g->failed)
         return weft__seterr(g->first_error, "weft_group_wait: a child failed: %s",
@@ -282,6 +293,17 @@ int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *st
     int rc = weft_join_until(child, status, deadline);
     if (rc == 0)
         return 0;
+    if (rc == -ETIMEDOUT && (child->state == WEFT__READY || child->state == WEFT__NEW)) {
+        /* Photo finish: the child was woken (or is yet to start) in the
+         * loop iteration in which the deadline passed, but the caller's
+         * timer put the caller first in the run queue.  Let the tasks
+         * already queued run once (the child is ahead of us): if it
+         * finishes now, it finished in time.  A cancelled caller does not
+         * yield (weft_yield fails at once). */
+        weft_yield();
+        if (child->state == WEFT__DONE)
+            return weft_join(child, status); /* done: does not suspend */
+    }
     /* Timed out or cancelled: stop the child and wait until it has
      * really finished, whatever the caller's own cancellation says. */
     weft__cancel(child, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : WEFT_CANCEL_PARENT);

@@ -329,6 +329,15 @@ weft_task *weft__require_task(const char *fn)
     return t;
 }
 
+int weft__task_opts_check(const weft_task_opts *opts)
+{
+    if (opts && opts->stack_size &&
+        (opts->stack_size < WEFT_STACK_MIN || opts->stack_size > ((size_t)1 << 32)))
+        return weft__seterr(-EINVAL, "weft_spawn: stack size %zu outside [%zu, 4 GiB]",
+                            opts->stack_size, WEFT_STACK_MIN);
+    return 0;
+}
+
 weft_task *weft_spawn_named(weft_task_fn fn, void *arg, const weft_task_opts *opts,
                             const char *default_name)
 {
@@ -341,17 +350,13 @@ weft_task *weft_spawn_named(weft_task_fn fn, void *arg, const weft_task_opts *op
         weft__seterr(-EINVAL, "weft_spawn: NULL function");
         return NULL;
     }
+    if (weft__task_opts_check(opts) < 0)
+        return NULL;
     size_t stack_size = loop->stacks.stack_size;
     const char *name = default_name ? default_name : "task";
     if (opts) {
-        if (opts->stack_size) {
-            if (opts->stack_size < WEFT_STACK_MIN || opts->stack_size > ((size_t)1 << 32)) {
-                weft__seterr(-EINVAL, "weft_spawn: stack size %zu outside [%zu, 4 GiB]",
-                             opts->stack_size, WEFT_STACK_MIN);
-                return NULL;
-            }
+        if (opts->stack_size)
             stack_size = opts->stack_size;
-        }
         if (opts->name)
             name = opts->name;
     }
@@ -497,6 +502,8 @@ int weft_yield(void)
         return WEFT_ENOTASK;
     if (weft__cancel_visible(t))
         return -ECANCELED;
+    if (t->deadline <= t->loop->now)
+        return -ETIMEDOUT; /* a deadline scope (or shield) has expired */
     t->state = WEFT__READY;
     rq_push(t->loop, t);
     suspend_current(t->loop, t);
