@@ -79,7 +79,8 @@ void weft_lock_init(weft_lock *lock);
 int weft_lock_acquire(weft_lock *lock);
 int weft_lock_acquire_until(weft_lock *lock, int64_t deadline);
 
-/* 0, or -EAGAIN when held.  Does not suspend. */
+/* 0; -EAGAIN when another task holds it; -EDEADLK when the caller does.
+ * Does not suspend. */
 int weft_lock_try_acquire(weft_lock *lock);
 
 /* Release; the first waiter becomes the owner.  Returns 0, or -EPERM when
@@ -109,7 +110,8 @@ void weft_event_clear(weft_event *ev);
 bool weft_event_is_set(const weft_event *ev);
 
 /* Wait until the flag is set: 0, -ECANCELED, -ETIMEDOUT.  Suspends unless
- * already set. */
+ * already set.  (An event hands nothing over, so a waiter woken by a set
+ * and cancelled before it runs returns 0: the set happened first.) */
 int weft_event_wait(weft_event *ev);
 int weft_event_wait_until(weft_event *ev, int64_t deadline);
 

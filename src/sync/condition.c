@@ -9,17 +9,21 @@ static void describe(const weft_task *t, char *buf, size_t n)
     snprintf(buf, n, "condition %p", t->wait_obj);
 }
 
-void weft_cond_init(weft_cond *cond) { weft__list_init(&cond->waiters); }
+void weft_cond_init(weft_cond *cond)
+{
+    if (cond)
+        weft__list_init(&cond->waiters);
+}
 
 void weft_cond_notify(weft_cond *cond, int n)
 {
-    while (n-- > 0 && weft__waitq_grant_first(&cond->waiters))
+    while (cond && n-- > 0 && weft__waitq_grant_first(&cond->waiters))
         ;
 }
 
 void weft_cond_notify_all(weft_cond *cond)
 {
-    while (weft__waitq_grant_first(&cond->waiters))
+    while (cond && weft__waitq_grant_first(&cond->waiters))
         ;
 }
 
@@ -29,7 +33,9 @@ int weft_cond_wait_until(weft_cond *cond, weft_lock *lock, int64_t deadline)
     weft_task *t = weft__sync_task(cond, "weft_cond_wait", &rc);
     if (!t)
         return rc;
-    if (!lock || lock->owner != t)
+    if (!lock)
+        return weft__seterr(-EINVAL, "weft_cond_wait: NULL lock");
+    if (lock->owner != t)
         return weft__seterr(-EPERM, "weft_cond_wait: the caller must hold the lock");
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_cond_wait: %s", weft_strerror(-ECANCELED));
@@ -59,7 +65,9 @@ int weft_cond_wait(weft_cond *cond, weft_lock *lock)
 
 int weft_cond_close(weft_cond *cond)
 {
-    if (weft__waitq_has_waiter(&cond->waiters))
+    if (!cond)
+        return weft__seterr(-EINVAL, "weft_cond_close: NULL condition");
+    if (weft__waitq_busy(&cond->waiters) || weft__waitq_grant_pending(cond))
         return weft__seterr(-EBUSY, "weft_cond_close: tasks still wait on the condition");
     return 0;
 }

@@ -11,19 +11,27 @@ static void describe(const weft_task *t, char *buf, size_t n)
 
 void weft_event_init(weft_event *ev)
 {
+    if (!ev)
+        return;
     ev->is_set = false;
     weft__list_init(&ev->waiters);
 }
 
 void weft_event_set(weft_event *ev)
 {
+    if (!ev)
+        return;
     ev->is_set = true;
     weft__waitq_wake_all(&ev->waiters, 0);
 }
 
-void weft_event_clear(weft_event *ev) { ev->is_set = false; }
+void weft_event_clear(weft_event *ev)
+{
+    if (ev)
+        ev->is_set = false;
+}
 
-bool weft_event_is_set(const weft_event *ev) { return ev->is_set; }
+bool weft_event_is_set(const weft_event *ev) { return ev && ev->is_set; }
 
 int weft_event_wait_until(weft_event *ev, int64_t deadline)
 {
@@ -44,7 +52,9 @@ int weft_event_wait(weft_event *ev) { return weft_event_wait_until(ev, WEFT_NO_D
 
 int weft_event_close(weft_event *ev)
 {
-    if (weft__waitq_has_waiter(&ev->waiters))
+    if (!ev)
+        return weft__seterr(-EINVAL, "weft_event_close: NULL event");
+    if (weft__waitq_busy(&ev->waiters))
         return weft__seterr(-EBUSY, "weft_event_close: tasks still wait on the event");
     return 0;
 }

@@ -13,6 +13,8 @@ static void describe(const weft_task *t, char *buf, size_t n)
 
 void weft_lock_init(weft_lock *lock)
 {
+    if (!lock)
+        return;
     lock->owner = NULL;
     weft__list_init(&lock->waiters);
 }
@@ -82,7 +84,7 @@ int weft_lock_close(weft_lock *lock)
 {
     if (!lock)
         return -EINVAL;
-    if (lock->owner || weft__waitq_has_waiter(&lock->waiters))
+    if (weft__waitq_busy(&lock->waiters) || lock->owner)
         return weft__seterr(-EBUSY, "weft_lock_close: the lock is held or waited on");
     return 0;
 }

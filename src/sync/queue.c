@@ -44,6 +44,16 @@ static void promise_slots(weft_queue *q)
         q->reserved_slots++;
 }
 
+/* Shut down and drained: nothing will ever come to the getters still
+ * waiting.  (While items remain, each is reserved for a woken getter --
+ * else a waiting getter would have been promised it -- and a waiting
+ * getter may still receive one that its getter, cancelled, passes on.) */
+static void close_getters_if_drained(weft_queue *q)
+{
+    if (q->shut && q->len == 0)
+        weft__waitq_wake_all(&q->getters, WEFT_ECLOSED);
+}
+
 static int push(weft_queue *q, void *item)
 {
     if (q->len == q->ring_cap) {
@@ -76,7 +86,9 @@ static void *pop(weft_queue *q)
 int weft_queue_init(weft_queue *q, size_t capacity)
 {
     if (!q || capacity == 0 || capacity > SIZE_MAX / sizeof(void *) / 2)
-        return weft__seterr(-EINVAL, "weft_queue_init: capacity must be at least 1");
+        return weft__seterr(-EINVAL, "weft_queue_init: %s",
+                            !q ? "NULL queue" : capacity == 0 ? "capacity must be at least 1"
+                                                              : "capacity too large");
     q->ring_cap = capacity < 16 ? capacity : 16; /* grows up to capacity */
     q->ring = malloc(q->ring_cap * sizeof *q->ring);
     if (!q->ring)
@@ -136,7 +148,10 @@ int weft_queue_put_until(weft_queue *q, void *item, int64_t deadline)
         promise_slots(q); /* woken and cancelled at once: pass the slot on */
         return weft__seterr(-ECANCELED, "weft_queue_put: %s", weft_strerror(-ECANCELED));
     }
-    return put_now(q, item);
+    rc = put_now(q, item);
+    if (rc < 0)
+        promise_slots(q); /* out of memory: the slot is free again */
+    return rc;
 }
 
 int weft_queue_put(weft_queue *q, void *item)
@@ -150,6 +165,7 @@ static void *get_now(weft_queue *q)
 {
     void *item = pop(q);
     promise_slots(q);
+    close_getters_if_drained(q);
     return item;
 }
 
@@ -206,8 +222,9 @@ void weft_queue_shutdown(weft_queue *q)
         return;
     q->shut = true;
     weft__waitq_wake_all(&q->putters, WEFT_ECLOSED);
-    /* Getters waiting now wait on an empty queue: nothing will come. */
-    weft__waitq_wake_all(&q->getters, WEFT_ECLOSED);
+    /* Getters wait only while every item is reserved for a woken getter:
+     * on an empty queue they fail now, else when the last item is taken. */
+    close_getters_if_drained(q);
 }
 
 size_t weft_queue_len(const weft_queue *q) { return q ? q->len : 0; }
@@ -216,7 +233,10 @@ int weft_queue_close(weft_queue *q)
 {
     if (!q)
         return -EINVAL;
-    if (weft__waitq_has_waiter(&q->getters) || weft__waitq_has_waiter(&q->putters))
+    /* Woken getters and putters that have not run yet hold reservations:
+     * they still take their item or use their slot (the ring). */
+    bool getters = weft__waitq_busy(&q->getters), putters = weft__waitq_busy(&q->putters);
+    if (getters || putters || q->reserved_items || q->reserved_slots)
         return weft__seterr(-EBUSY, "weft_queue_close: tasks still wait on the queue");
     free(q->ring);
     q->ring = NULL;

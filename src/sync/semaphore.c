@@ -90,7 +90,7 @@ int weft_sem_close(weft_sem *sem)
 {
     if (!sem)
         return -EINVAL;
-    if (weft__waitq_has_waiter(&sem->waiters))
+    if (weft__waitq_busy(&sem->waiters) || weft__waitq_grant_pending(sem))
         return weft__seterr(-EBUSY, "weft_sem_close: tasks still wait on the semaphore");
     return 0;
 }

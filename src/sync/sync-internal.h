@@ -46,11 +46,35 @@ static inline weft__waiter *weft__waitq_pop(weft__list *q)
     return NULL;
 }
 
-/* Whether a suspended waiter is queued on `q`. */
-static inline bool weft__waitq_has_waiter(const weft__list *q)
+/* For close: whether a task still waits on `q`.  Waiters that no longer
+ * wait -- woken by their deadline or a cancellation, not run yet -- are
+ * unlinked on the way: they take nothing, and once unlinked they never
+ * touch the object again, so its memory may be reused as soon as close
+ * succeeds.  (Left linked, each would write to the list head in the
+ * object when it runs.) */
+static inline bool weft__waitq_busy(weft__list *q)
 {
-    for (const weft__list *n = q->next; n != q; n = n->next)
-        if (weft__container_of(n, weft__waiter, link)->task->state == WEFT__SUSPENDED)
+    bool busy = false;
+    weft__list_foreach(it, q) {
+        if (weft__container_of(it, weft__waiter, link)->task->state == WEFT__SUSPENDED)
+            busy = true;
+        else
+            weft__list_remove(it);
+    }
+    return busy;
+}
+
+/* For close: whether a waiter on `obj` was granted what it waited for and
+ * has not run yet.  Such a waiter is off the wait queue but still inside
+ * the wait call, and if it turns out to be cancelled it passes the grant
+ * on through `obj` (semaphores, conditions).  It sits in the run queue,
+ * woken with code 0 while its wait on `obj` is still recorded. */
+static inline bool weft__waitq_grant_pending(const void *obj)
+{
+    weft_loop *loop = weft__loop();
+    for (weft_task *t = loop ? loop->rq_head : NULL; t; t = t->next_ready)
+        if (t->state == WEFT__READY && t->wait_kind == WEFT__WAIT_OTHER && t->wait_obj == obj &&
+            t->wake_code == 0)
             return true;
     return false;
 }
