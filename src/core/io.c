@@ -151,48 +151,39 @@ int weft_wait_fd(int fd, int events, int64_t deadline)
     return wait_fd(t, fd, events, deadline, false);
 }
 
-ssize_t weft_read(int fd, void *buf, size_t len, int64_t deadline)
+/* read(2) or write(2) tried first; on EAGAIN wait for readiness and retry.
+ * A timeout or cancellation names the caller's function, not the wait. */
+static ssize_t try_then_wait(int fd, void *buf, size_t len, int64_t deadline, bool writing)
 {
-    weft_task *t = weft__require_task("weft_read");
+    const char *name = writing ? "weft_write" : "weft_read";
+    weft_task *t = weft__require_task(name);
     if (!t)
         return WEFT_ENOTASK;
     for (;;) {
         if (weft__cancel_visible(t))
-            return weft__seterr(-ECANCELED, "weft_read: fd %d: %s", fd,
+            return weft__seterr(-ECANCELED, "%s: fd %d: %s", name, fd,
                                 weft_strerror(-ECANCELED));
-        ssize_t n = read(fd, buf, len);
+        ssize_t n = writing ? write(fd, buf, len) : read(fd, buf, len);
         if (n >= 0)
             return n;
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return weft__seterr(-errno, "weft_read: fd %d: %s", fd, strerror(errno));
-        int rc = wait_fd(t, fd, WEFT_READABLE, deadline, true);
+            return weft__seterr(-errno, "%s: fd %d: %s", name, fd, strerror(errno));
+        int rc = wait_fd(t, fd, writing ? WEFT_WRITABLE : WEFT_READABLE, deadline, true);
         if (rc < 0)
-            return rc;
+            return weft__seterr(rc, "%s: fd %d: %s", name, fd, weft_strerror(rc));
     }
+}
+
+ssize_t weft_read(int fd, void *buf, size_t len, int64_t deadline)
+{
+    return try_then_wait(fd, buf, len, deadline, false);
 }
 
 ssize_t weft_write(int fd, const void *buf, size_t len, int64_t deadline)
 {
-    weft_task *t = weft__require_task("weft_write");
-    if (!t)
-        return WEFT_ENOTASK;
-    for (;;) {
-        if (weft__cancel_visible(t))
-            return weft__seterr(-ECANCELED, "weft_write: fd %d: %s", fd,
-                                weft_strerror(-ECANCELED));
-        ssize_t n = write(fd, buf, len);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return weft__seterr(-errno, "weft_write: fd %d: %s", fd, strerror(errno));
-        int rc = wait_fd(t, fd, WEFT_WRITABLE, deadline, true);
-        if (rc < 0)
-            return rc;
-    }
+    return try_then_wait(fd, (void *)buf, len, deadline, true);
 }
 
 ssize_t weft_write_all(int fd, const void *buf, size_t len, int64_t deadline)
