@@ -6,14 +6,22 @@
 #include <sys/epoll.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include <valgrind/valgrind.h>
 
 #include "../core-internal.h"
 #include "backend.h"
 
 #define WEFT__EVENTS_MAX 256
 
+/* Shared by the loops of all threads: set once epoll_pwait2 turns out to
+ * be missing (ENOSYS: kernels before 5.11; valgrind 3.19 does not know it
+ * either, so it is not even tried there). */
+static atomic_int no_pwait2;
+
 int weft__backend_init(weft_loop *loop)
 {
+    if (RUNNING_ON_VALGRIND)
+        atomic_store(&no_pwait2, 1);
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
         return -errno;
@@ -54,9 +62,6 @@ void weft__backend_poll(weft_loop *loop, int64_t timeout_ns)
 {
     struct epoll_event events[WEFT__EVENTS_MAX];
     int n;
-    /* Shared by the loops of all threads: set once when the kernel says
-     * ENOSYS. */
-    static atomic_int no_pwait2;
     if (timeout_ns > 0 && !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
         struct timespec ts = {timeout_ns / 1000000000, timeout_ns % 1000000000};
         n = epoll_pwait2(loop->epfd, events, WEFT__EVENTS_MAX, &ts, NULL);
