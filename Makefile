@@ -2,7 +2,7 @@
 # The commands users type; CMake does the building.
 #   make            build (build/)
 #   make test       every test: normal build, ASan+UBSan, TSan (threaded parts),
-#                   valgrind (core), aarch64 under qemu (core)
+#                   valgrind (core, sync), aarch64 under qemu (core, sync)
 #   make demo       the tour of the guide's practices
 #   make bench      weft beside its peers, table with ratios
 #   make install    PREFIX=/usr/local by default
@@ -43,10 +43,11 @@ test-tsan: deps-test
 	cmake -S . -B build-tsan $(CMAKE_COMMON) -DWEFT_SANITIZE=thread \
 	      -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null
 	cmake --build build-tsan -j$(JOBS)
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure -R '^core_(post|debug|task)$$'
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure \
+	      -R '^(core_(post|debug|task|signal|group)|sync_.*)$$'
 
 test-valgrind: deps-test build
-	@for t in build/tests/core_*; do \
+	@for t in build/tests/core_* build/tests/sync_*; do \
 	  [ -x "$$t" ] || continue; \
 	  echo "valgrind $$t"; \
 	  WEFT_SLOW_MS=0 valgrind -q --error-exitcode=1 --leak-check=full \
@@ -61,7 +62,7 @@ test-aarch64:
 	        -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
 	        -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null && \
 	  cmake --build build-aarch64 -j$(JOBS) && \
-	  cd build-aarch64 && ctest --output-on-failure -j$(JOBS) -R '^core_' -E '^core_gdb$$'; \
+	  cd build-aarch64 && ctest --output-on-failure -j$(JOBS) -R '^(core|sync)_' -E '^core_gdb$$'; \
 	else \
 	  echo "SKIPPED: aarch64 tests (cannot install the cross toolchain and qemu-user)"; \
 	fi

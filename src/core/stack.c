@@ -60,14 +60,33 @@ static size_t map_size_for(size_t usable)
     return ((usable + sizeof(weft__stack) + 64 + ps - 1) & ~(ps - 1)) + WEFT__GUARD_SIZE;
 }
 
+/* Whether the kernel really refuses access to a page marked a guard.  An
+ * emulator (qemu-user 7.2) may accept MADV_GUARD_INSTALL and ignore it:
+ * writing from the page into a pipe must then fail with EFAULT. */
+static bool guard_effective(const char *guard)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return true; /* cannot tell: trust the kernel */
+    ssize_t n = write(p[1], guard, 1);
+    int err = errno;
+    close(p[0]);
+    close(p[1]);
+    return n < 0 && err == EFAULT;
+}
+
 static int install_guard(void *lo, size_t len)
 {
     int mode = atomic_load_explicit(&guard_mode, memory_order_relaxed);
     if (mode != 2) {
         if (madvise(lo, len, MADV_GUARD_INSTALL) == 0) {
-            if (mode == 0)
+            if (mode == 1)
+                return 0;
+            if (guard_effective(lo)) {
                 atomic_store(&guard_mode, 1);
-            return 0;
+                return 0;
+            }
+            errno = ENOSYS; /* accepted but ignored: use the fallback */
         }
         if (errno != EINVAL && errno != ENOSYS)
             return -errno;

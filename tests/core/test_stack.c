@@ -16,6 +16,8 @@
 #include <valgrind/valgrind.h>
 
 #include <cmocka.h>
+
+#include "guard_probe.h"
 #include <weft.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -29,9 +31,6 @@
 #define TEST_ASAN 0
 #endif
 
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102
-#endif
 
 /* ------------------------------------------------------------ helpers */
 
@@ -64,19 +63,6 @@ static long vm_size_kib(void)
     fclose(f);
     assert_true(kib > 0);
     return kib;
-}
-
-/* Whether the kernel installs guard regions without splitting mappings. */
-static bool have_madv_guard(void)
-{
-    long ps = sysconf(_SC_PAGESIZE);
-    void *p = mmap(NULL, (size_t)ps * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    if (p == MAP_FAILED)
-        return false;
-    bool ok = madvise(p, (size_t)ps, MADV_GUARD_INSTALL) == 0;
-    munmap(p, (size_t)ps * 4);
-    return ok;
 }
 
 /* Run fn(arg) in a forked child whose stderr goes to a pipe; collect that
@@ -291,7 +277,7 @@ static int many_main(void *arg)
     assert_int_equal(many_started, n);
     long maps = count_maps();
     print_message("%d sleeping tasks: %ld lines in /proc/self/maps\n", n, maps);
-    if (have_madv_guard())
+    if (guard_regions_supported())
         assert_true(maps < 5000);
     else
         print_message("MADV_GUARD_INSTALL unavailable (kernel < 6.13?): not asserting the "
@@ -311,7 +297,7 @@ static int many_main(void *arg)
 static void test_100k_default_stacks(void **state)
 {
     (void)state;
-    int n = have_madv_guard() ? MANY : MANY_FALLBACK;
+    int n = guard_regions_supported() ? MANY : MANY_FALLBACK;
     assert_int_equal(weft_run(many_main, &n), 0);
 }
 

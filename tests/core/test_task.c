@@ -9,6 +9,8 @@
 #include <sys/mman.h>
 
 #include <cmocka.h>
+
+#include "guard_probe.h"
 #include <valgrind/valgrind.h>
 #include <weft.h>
 
@@ -463,16 +465,6 @@ static void test_shield_defers_cancel(void **state)
 #else
 #define TSAN_BUILD 0
 #endif
-
-static int guard_regions_supported(void)
-{
-    char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return 0;
-    int ok = madvise(p, 4096, 102 /* MADV_GUARD_INSTALL */) == 0;
-    munmap(p, 8192);
-    return ok;
-}
 
 static int tiny_sleeper(void *arg)
 {
