@@ -13,5 +13,6 @@
 #include <weft/sync.h>
 #include <weft/group.h>
 #include <weft/scoped.h>
+#include <weft/exec.h>
 
 #endif

@@ -14,8 +14,9 @@ extern "C" {
 
 /*
  * The loop's current time (CLOCK_MONOTONIC, ns).  Read once per loop
- * iteration, so it does not move while a task runs; outside a loop it
- * reads the clock.  Does not suspend.
+ * iteration, and again at a task switch when it lags by more than a few
+ * milliseconds, so it does not move while a task runs and is never far
+ * behind; outside a loop it reads the clock.  Does not suspend.
  */
 int64_t weft_now(void);
 

@@ -19,6 +19,10 @@
  * storm of ready tasks cannot starve the network. */
 #define WEFT__POLL_EVERY 64
 
+/* weft_now() is refreshed at a switch when the coarse clock is this far
+ * ahead of it (see account_out in task.c). */
+#define WEFT__NOW_MAX_LAG_NS ((int64_t)2 * 1000000)
+
 /* ------------------------------------------------------------ stacks */
 
 /* A task stack.  The descriptor lives in the top bytes of the mapping, in
@@ -127,6 +131,7 @@ typedef struct weft__heap_entry {
 
 typedef struct weft__post {
     struct weft__post *next;
+    bool heap;          /* allocated by weft_loop_post: freed after the call */
     void (*fn)(void *);
     void *arg;
 } weft__post;
@@ -260,6 +265,9 @@ void weft__timers_free(weft_loop *loop);
 void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events);
 
 void weft__posts_run(weft_loop *loop);
+/* weft_loop_post with caller-owned storage: no allocation.  The node must
+ * stay valid until node->fn runs (which may free it).  From any thread. */
+int weft__post_node(weft_loop *loop, weft__post *node);
 bool weft__posts_close(weft_loop *loop);
 int weft__signals_watch_quit(weft_loop *loop);
 void weft__signals_dispatch(weft_loop *loop);

@@ -10,20 +10,12 @@
 
 weft_loop *weft_loop_current(void) { return weft__loop(); }
 
-int weft_loop_post(weft_loop *loop, void (*fn)(void *arg), void *arg)
+int weft__post_node(weft_loop *loop, weft__post *p)
 {
-    if (!loop || !fn)
-        return -EINVAL;
-    weft__post *p = malloc(sizeof *p);
-    if (!p)
-        return -ENOMEM;
     p->next = NULL;
-    p->fn = fn;
-    p->arg = arg;
     pthread_mutex_lock(&loop->post_lock);
     if (loop->closed) {
         pthread_mutex_unlock(&loop->post_lock);
-        free(p);
         return -ESHUTDOWN;
     }
     bool was_empty = loop->post_head == NULL;
@@ -43,6 +35,22 @@ int weft_loop_post(weft_loop *loop, void (*fn)(void *arg), void *arg)
     return 0;
 }
 
+int weft_loop_post(weft_loop *loop, void (*fn)(void *arg), void *arg)
+{
+    if (!loop || !fn)
+        return -EINVAL;
+    weft__post *p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->fn = fn;
+    p->arg = arg;
+    p->heap = true;
+    int rc = weft__post_node(loop, p);
+    if (rc < 0)
+        free(p);
+    return rc;
+}
+
 void weft__posts_run(weft_loop *loop)
 {
     if (!atomic_load_explicit(&loop->post_pending, memory_order_acquire))
@@ -54,8 +62,10 @@ void weft__posts_run(weft_loop *loop)
     pthread_mutex_unlock(&loop->post_lock);
     while (p) {
         weft__post *next = p->next;
-        p->fn(p->arg);
-        free(p);
+        bool heap = p->heap;
+        p->fn(p->arg); /* may free a caller-owned node: not touched after */
+        if (heap)
+            free(p);
         p = next;
     }
 }
