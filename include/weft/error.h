@@ -24,6 +24,9 @@ enum {
     WEFT_ENOTASK = WEFT_ERR_BASE - 4,
     /* The queue (or other channel) was shut down. */
     WEFT_ECLOSED = WEFT_ERR_BASE - 5,
+    /* A worker process died while running the job (weft_errmsg names the
+     * signal or exit status). */
+    WEFT_ECRASHED = WEFT_ERR_BASE - 6,
 };
 
 /*

@@ -84,6 +84,110 @@ int weft_to_thread(weft_blocking_fn fn, void *arg, int *result);
  * False elsewhere.  Thread-safe. */
 bool weft_job_cancelled(void);
 
+/* ------------------------------------------------------------ process pool */
+
+/*
+ * A process pool: N worker processes forked from the program, for CPU-heavy
+ * work that must not run on the loop (ProcessPoolExecutor).  A call sends a
+ * function and input bytes to an idle worker, the task suspends, and gets
+ * the function's status and output bytes back.
+ *
+ * What is safe in a worker: the workers are forks of the program made when
+ * the pool starts (and when a worker is replaced), so function pointers and
+ * everything in memory at that moment are valid there.  A worker has no
+ * weft loop and no threads (other threads do not survive fork): the
+ * function must not call weft's task, loop or thread-pool functions, and
+ * should not rely on locks another thread might have held at the fork
+ * (create pools early, before starting threads).  It may allocate memory,
+ * use files and compute.  Workers ignore SIGINT (a Ctrl-C is the parent's
+ * to handle), die with the parent (PR_SET_PDEATHSIG), and keep the
+ * parent's other file descriptors open (weft's own are closed).
+ *
+ * Failure isolation: a worker that crashes (segfault, abort, exit) fails
+ * only the job it was running, with WEFT_ECRASHED and a message naming the
+ * signal, and is replaced.  A job that is cancelled or times out while
+ * running has its worker killed (SIGKILL) and replaced: the work really
+ * stops.  A job still waiting for a worker just leaves the queue.
+ *
+ * A pool belongs to the loop of the thread that made it.
+ */
+
+typedef struct weft_process_pool weft_process_pool;
+
+/* Output bytes of a job; the caller frees them with weft_bytes_free. */
+typedef struct weft_bytes {
+    void *data;
+    size_t len;
+    size_t cap; /* private */
+} weft_bytes;
+
+/* Append to `b` (in a worker: the job's output).  0 or -ENOMEM. */
+int weft_bytes_append(weft_bytes *b, const void *data, size_t len);
+void weft_bytes_free(weft_bytes *b);
+
+/* The function a worker runs: `in` is a copy of the caller's input; what it
+ * appends to `out` goes back to the caller.  Its return value is the job's
+ * status (a negative value is passed on as is, not treated as a crash). */
+typedef int (*weft_process_fn)(const void *in, size_t in_len, weft_bytes *out);
+
+typedef enum weft_pool_shutdown {
+    WEFT_POOL_DRAIN = 0,  /* shutdown waits for queued and running jobs */
+    WEFT_POOL_CANCEL = 1, /* queued callers get -ECANCELED, running jobs are killed */
+} weft_pool_shutdown;
+
+typedef struct weft_process_pool_opts {
+    size_t workers;              /* 0: the number of online CPUs */
+    size_t max_jobs_per_worker;  /* recycle a worker after this many; 0: never */
+    size_t max_input;            /* bytes; 0: 1 GiB */
+    size_t max_output;           /* bytes; 0: 1 GiB */
+    /* Callers allowed to wait for a worker at once; beyond it a call fails
+     * with -EAGAIN at once (load shedding).  0: no limit — each waiting
+     * caller is a suspended task, which throttles producers by itself. */
+    size_t max_queue;
+    weft_pool_shutdown on_shutdown;
+} weft_process_pool_opts;
+
+/* Fork the workers.  NULL on failure (WEFT_ENOLOOP, -ENOMEM, fork errors)
+ * with weft_errmsg() set.  Must be called on a thread running a weft loop
+ * (from a task or a posted call).  Does not suspend. */
+weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts);
+
+typedef struct weft_process_call_opts {
+    int64_t deadline; /* absolute; 0: none (deadline scopes apply anyway) */
+} weft_process_call_opts;
+
+/*
+ * Run fn(in, in_len, out) in a worker.  Returns 0 when the function ran:
+ * its return value in *status (may be NULL) and its output appended to
+ * *out (may be NULL to drop it).  Errors: -E2BIG (input above max_input,
+ * or output above max_output), WEFT_ECRASHED, -ECANCELED, -ETIMEDOUT,
+ * -EAGAIN (max_queue reached), -ESHUTDOWN, -EINVAL, -ENOMEM,
+ * WEFT_ENOTASK.  Suspends.
+ */
+int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const void *in,
+                          size_t in_len, weft_bytes *out, int *status,
+                          const weft_process_call_opts *opts);
+
+/* Workers of `pool`, and counters: jobs run, workers that crashed, were
+ * killed (cancel / timeout) and recycled. */
+typedef struct weft_process_pool_stats {
+    size_t workers;
+    uint64_t jobs, crashes, kills, recycles;
+} weft_process_pool_stats;
+void weft_process_pool_stats_get(const weft_process_pool *pool, weft_process_pool_stats *stats);
+
+/*
+ * Stop taking jobs and finish as opts.on_shutdown says (drain: wait for
+ * queued and running jobs; cancel: fail the queued, kill the running),
+ * then stop the workers and wait until they have exited.  Later calls get
+ * -ESHUTDOWN.  Returns 0.  Suspends.
+ */
+int weft_process_pool_shutdown(weft_process_pool *pool);
+
+/* Kill any worker left (SIGKILL), reap it, free the pool.  No task may be
+ * waiting on the pool.  Does not suspend (waits for the kernel to reap). */
+void weft_process_pool_free(weft_process_pool *pool);
+
 #ifdef __cplusplus
 }
 #endif

@@ -227,6 +227,9 @@ int weft__wait(weft_task *task, int64_t deadline, int timeout_code);
 /* Loop context: run ready tasks until none is left or the poll is due. */
 void weft__run_ready(weft_loop *loop);
 void weft__tasks_free_all(weft_loop *loop);
+/* In a child process after fork: close the inherited loop's own fds and
+ * forget it (the child has no loop; its memory is the parent's copy). */
+void weft__loop_forget_after_fork(void);
 
 /* Whether a cancellation is visible to `task` (not shielded). */
 static inline bool weft__cancel_visible(const weft_task *t)

@@ -21,6 +21,7 @@ const char *weft_strerror(int code)
     case WEFT_ENOLOOP: return "No weft loop runs on this thread";
     case WEFT_ENOTASK: return "Not called from a weft task";
     case WEFT_ECLOSED: return "Closed";
+    case WEFT_ECRASHED: return "Worker process crashed";
     default: break;
     }
     if (code < 0)

@@ -97,6 +97,20 @@ static void loop_iterate(weft_loop *loop)
     weft__posts_run(loop);
 }
 
+void weft__loop_forget_after_fork(void)
+{
+    weft_loop *loop = weft__tls_loop;
+    if (!loop)
+        return;
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->eventfd >= 0)
+        close(loop->eventfd);
+    if (loop->sigfd >= 0)
+        close(loop->sigfd);
+    weft__tls_loop = NULL;
+}
+
 static void report_unjoined(weft_loop *loop)
 {
     weft__list_foreach(it, &loop->finished) {
