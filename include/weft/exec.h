@@ -14,6 +14,15 @@
  *   call returns at once and the job runs on; when it ends,
  *   on_detached_done(arg, result) runs on the worker thread, to free what
  *   the job used.
+ * - A job that had already finished when the cancellation or deadline
+ *   came counts as done: the call returns 0 with its result (the
+ *   cancellation shows at the task's next suspension point).
+ *
+ * Ownership of `arg` with on_detached_done: when the call returns 0 the
+ * caller owns it; when it fails, on_detached_done(arg, ...) is called
+ * exactly once — on the worker when a detached job ends, or before the
+ * call returns, with -ECANCELED, when the job never ran.  *result is set
+ * only when the job ran and was waited for.
  */
 #ifndef WEFT_EXEC_H
 #define WEFT_EXEC_H

@@ -233,6 +233,12 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_thread_pool_run: %s", weft_strerror(-ECANCELED));
     int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : WEFT_NO_DEADLINE;
+    /* A deadline (its own, a scope's or a shield's) that has passed already
+     * fails the call here: once queued, an idle worker could start the job
+     * before the wait below notices, and the job would run after all. */
+    if (deadline <= t->loop->now || t->deadline <= t->loop->now)
+        return weft__seterr(-ETIMEDOUT, "weft_thread_pool_run: %s before the job started",
+                            weft_strerror(-ETIMEDOUT));
     weft__job *job = calloc(1, sizeof *job);
     if (!job)
         return weft__seterr(-ENOMEM, "weft_thread_pool_run: out of memory");
@@ -263,6 +269,8 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
             weft__list_remove(&job->link);
             pthread_mutex_unlock(&pool->lock);
             free(job);
+            if (opts && opts->on_detached_done)
+                opts->on_detached_done(arg, -ECANCELED); /* owns arg on failure */
             return weft__seterr(rc, "weft_thread_pool_run: %s before the job started",
                                 weft_strerror(rc));
         }
@@ -273,6 +281,7 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
             return weft__seterr(rc, "weft_thread_pool_run: %s; the running job was detached",
                                 weft_strerror(rc));
         }
+        bool finished = job->state == JOB_DONE;
         pthread_mutex_unlock(&pool->lock);
         /* Running (or its completion is on the way): wait for the end,
          * whatever cancellation or deadline say. */
@@ -280,14 +289,20 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
         weft_shield_begin(&sh, 0);
         wait_job(t, job, WEFT_NO_DEADLINE);
         weft_shield_end(&sh);
+        if (finished && !job->dropped)
+            rc = 0; /* it had ended already: its result is not lost (the
+                     * cancellation shows at the next suspension point) */
     }
-    if (result)
-        *result = job->result;
     bool dropped = job->dropped;
+    if (result && !dropped)
+        *result = job->result;
     free(job);
-    if (dropped)
+    if (dropped) {
+        if (opts && opts->on_detached_done)
+            opts->on_detached_done(arg, -ECANCELED);
         return weft__seterr(-ECANCELED, "weft_thread_pool_run: the pool shut down before "
                                         "the job started");
+    }
     if (rc < 0)
         return weft__seterr(rc, "weft_thread_pool_run: %s; the job was asked to stop and "
                                 "has finished", weft_strerror(rc));
