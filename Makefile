@@ -2,7 +2,7 @@
 # The commands users type; CMake does the building.
 #   make            build (build/)
 #   make test       every test: normal build, ASan+UBSan, TSan (threaded parts),
-#                   valgrind (core, sync), aarch64 under qemu (core, sync)
+#                   valgrind, aarch64 under qemu
 #   make demo       the tour of the guide's practices
 #   make bench      weft beside its peers, table with ratios
 #   make install    PREFIX=/usr/local by default
@@ -37,17 +37,17 @@ test-asan: deps-test
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ctest --output-on-failure -j$(JOBS)
 
-# ThreadSanitizer for the code that talks across threads: posted calls and
-# the watchdog.
+# ThreadSanitizer for the code that talks across threads: posted calls, the
+# watchdog, the thread pool (and the primitives and groups they wake).
 test-tsan: deps-test
 	cmake -S . -B build-tsan $(CMAKE_COMMON) -DWEFT_SANITIZE=thread \
 	      -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure \
-	      -R '^(core_(post|debug|task|signal|group)|sync_.*)$$'
+	      -R '^(core_(post|debug|task|signal|group)|sync_.*|exec_thread_pool)$$'
 
 test-valgrind: deps-test build
-	@for t in build/tests/core_* build/tests/sync_*; do \
+	@for t in build/tests/core_* build/tests/sync_* build/tests/exec_*; do \
 	  [ -x "$$t" ] || continue; \
 	  echo "valgrind $$t"; \
 	  WEFT_SLOW_MS=0 valgrind -q --error-exitcode=1 --leak-check=full \
