@@ -112,11 +112,15 @@ bool weft_job_cancelled(void);
  * to handle), die with the parent (PR_SET_PDEATHSIG), and keep the
  * parent's other file descriptors open (weft's own are closed).
  *
+ * Each worker has a few jobs in flight (queued in its socket), so a stream
+ * of small jobs never waits for a worker to wake up.
+ *
  * Failure isolation: a worker that crashes (segfault, abort, exit) fails
  * only the job it was running, with WEFT_ECRASHED and a message naming the
- * signal, and is replaced.  A job that is cancelled or times out while
- * running has its worker killed (SIGKILL) and replaced: the work really
- * stops.  A job still waiting for a worker just leaves the queue.
+ * signal, and is replaced; the jobs queued behind it are sent to the
+ * replacement.  A job that is cancelled or times out while running has its
+ * worker killed (SIGKILL) and replaced: the work really stops.  A job not
+ * started yet is withdrawn (the worker skips it): nothing is killed.
  *
  * A pool belongs to the loop of the thread that made it.
  */

@@ -1,22 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The process pool.  Each worker is a fork of the program with one end of
- * a socketpair; a caller task takes an idle worker (a FIFO semaphore counts
- * them), writes the request, and reads the answer on its own, so a worker
- * serves one job at a time and a crash, a cancellation or a timeout
- * concerns exactly one job.  A worker that must stop (crashed, cancelled,
- * recycled) is reaped through its pidfd and replaced by a new fork.
+ * a socketpair, and up to DEPTH jobs in flight: requests queue in the
+ * socket, so a stream of small jobs finds the worker busy, not asleep.
+ *
+ * Callers take a place with a FIFO semaphore (DEPTH per worker), pick the
+ * least loaded worker, append their job to its in-flight FIFO and write
+ * the request.  While a worker has jobs in flight a reader task reads its
+ * answers, in order, and hands each to its caller.
+ *
+ * Each job has a slot in memory shared with the worker (MAP_SHARED, made
+ * before the forks): QUEUED when sent, RUNNING when the worker starts it,
+ * DONE when it finished.  So a caller that gives up knows exactly where its
+ * job is: still queued (it marks the slot CANCELLED and the worker skips
+ * the job), running (the worker is killed: the work really stops), or done
+ * (the answer is on its way: the caller takes it).  When a worker dies, the
+ * job in RUNNING fails (WEFT_ECRASHED, or the cancellation that killed it)
+ * and the jobs still QUEUED are sent again to its replacement.
  *
  * Wire format, both directions on the stream socket:
- *   request:  u64 function address, u64 input length, input bytes
- *   response: i64 status, u64 output length (UINT64_MAX: output too large),
- *             output bytes
+ *   request:  u64 function address, u32 slot, u32 0, u64 input length, input
+ *   response: i64 status, u64 output length (TOO_BIG: output over the limit,
+ *             SKIPPED: cancelled before it started), output bytes
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -29,11 +41,21 @@
 
 #define DEFAULT_MAX_BYTES ((size_t)1 << 30)
 #define TOO_BIG UINT64_MAX
+#define SKIPPED (UINT64_MAX - 1)
+/* Jobs in flight per worker. */
+#define DEPTH 8
+/* Inputs up to this size are queued behind a worker's running job; larger
+ * ones wait for an idle worker. */
+#define PIPELINE_MAX_INPUT ((size_t)64 * 1024)
 /* How long shutdown and replacement wait for a worker to exit. */
 #define REAP_TIMEOUT_NS ((int64_t)5 * 1000000000)
 
+enum { SLOT_FREE, SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE, SLOT_CANCELLED };
+
 typedef struct req_header {
     uint64_t fn;
+    uint32_t slot;
+    uint32_t pad;
     uint64_t len;
 } req_header;
 
@@ -42,26 +64,59 @@ typedef struct rsp_header {
     uint64_t len;
 } rsp_header;
 
+typedef struct pjob {
+    weft__list link;     /* the worker's in-flight FIFO */
+    weft_task *task;     /* the caller; NULL once it gave up */
+    uint32_t slot;
+    weft_process_fn fn;
+    const void *in;      /* the caller's: valid while task != NULL */
+    size_t in_len;
+    weft_bytes *out;
+    int status;
+    int rc;
+    bool sent;           /* the request is on the socket of the current process */
+    bool resend;         /* sent to a worker that died before starting it */
+    bool done;
+    char why[160];       /* for WEFT_ECRASHED */
+} pjob;
+
 typedef struct worker {
-    pid_t pid;      /* 0: no process (could not be replaced yet) */
-    int fd;         /* our end of the socketpair */
-    int pidfd;      /* -1 without pidfd_open */
-    size_t jobs;
-    weft__list idle_link;
+    pid_t pid;           /* 0: no process */
+    int fd;              /* our end of the socketpair */
+    int pidfd;           /* -1 without pidfd_open */
+    _Atomic uint32_t *slots; /* DEPTH states, shared with the worker */
+    uint32_t free_slots; /* bitmask */
+    weft__list inflight;
+    size_t depth;
+    size_t taken;        /* jobs given to this process (for max_jobs_per_worker) */
+    bool replacing;      /* its reader reaps it and forks the next: hands off */
+    weft_lock wlock;     /* one request at a time on the socket */
+    weft_event kick;     /* wakes the reader: a request was sent, or withdrawn */
+    weft_task *reader;   /* alive while jobs are in flight */
+    struct weft_process_pool *pool;
+    char *rbuf;          /* answers read ahead: many small ones per read(2) */
+    size_t rstart, rend;
 } worker;
 
 struct weft_process_pool {
+    weft__list pools_link; /* all pools of the process: a new worker closes their fds */
     weft_loop *loop;
     weft_process_pool_opts o;
     worker *w;
     size_t n;
-    weft__list idle;
-    weft_sem slots;         /* idle workers */
+    _Atomic uint32_t *shm;
+    size_t shm_size;
+    weft_sem places;     /* DEPTH per worker */
     size_t waiting, running;
+    size_t inflight;     /* jobs in the workers' FIFOs (callers may have left) */
     bool shut, cancelling;
-    weft_event drained;     /* set when shut and no job runs or waits */
+    weft_event drained;  /* set when shut and no job runs or waits */
+    weft_event avail;    /* a worker took a new process or finished a job */
     weft_process_pool_stats stats;
 };
+
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static weft__list pools = {&pools, &pools};
 
 /* ------------------------------------------------------------ bytes */
 
@@ -134,7 +189,8 @@ static bool write_full(int fd, const void *buf, size_t len)
     return true;
 }
 
-__attribute__((noreturn)) static void worker_main(int fd, size_t max_output)
+__attribute__((noreturn)) static void worker_main(int fd, _Atomic uint32_t *slots,
+                                                 size_t max_output)
 {
     void *in = NULL;
     size_t in_cap = 0;
@@ -149,15 +205,19 @@ __attribute__((noreturn)) static void worker_main(int fd, size_t max_output)
             if (!in)
                 _exit(3);
         }
-        if (!read_full(fd, in, rq.len))
+        if (!read_full(fd, in, rq.len) || rq.slot >= DEPTH)
             _exit(0);
+        rsp_header rs = {.status = -ECANCELED, .len = SKIPPED};
+        uint32_t queued = SLOT_QUEUED;
         weft_bytes out = {0};
-        weft_process_fn fn = (weft_process_fn)(uintptr_t)rq.fn;
-        rsp_header rs = {.status = fn(in, rq.len, &out), .len = out.len};
-        if (out.len > max_output)
-            rs.len = TOO_BIG;
+        if (atomic_compare_exchange_strong(&slots[rq.slot], &queued, SLOT_RUNNING)) {
+            weft_process_fn fn = (weft_process_fn)(uintptr_t)rq.fn;
+            rs.status = fn(in, rq.len, &out);
+            rs.len = out.len > max_output ? TOO_BIG : out.len;
+            atomic_store(&slots[rq.slot], SLOT_DONE);
+        }
         if (!write_full(fd, &rs, sizeof rs) ||
-            (rs.len != TOO_BIG && !write_full(fd, out.data, out.len)))
+            (rs.len < SKIPPED && !write_full(fd, out.data, out.len)))
             _exit(0);
         weft_bytes_free(&out);
     }
@@ -165,14 +225,20 @@ __attribute__((noreturn)) static void worker_main(int fd, size_t max_output)
 
 /* In the new child: drop the parent's loop and other workers, die with the
  * parent, leave Ctrl-C to it, and let crashes kill us with their signal. */
-static void child_setup(weft_process_pool *pool, pid_t parent, int keep_fd)
+static void child_setup(pid_t parent, int keep_fd)
 {
     weft__loop_forget_after_fork();
-    for (size_t i = 0; i < pool->n; i++) {
-        if (pool->w[i].fd >= 0 && pool->w[i].fd != keep_fd)
-            close(pool->w[i].fd);
-        if (pool->w[i].pidfd >= 0)
-            close(pool->w[i].pidfd);
+    /* Every pool's sockets, not only ours: a copy of another pool's socket
+     * kept here would hide that pool's closing from its worker.  (The
+     * fork happened under pools_lock, so the list is consistent.) */
+    weft__list_foreach(it, &pools) {
+        weft_process_pool *p = weft__container_of(it, weft_process_pool, pools_link);
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->w[i].fd >= 0 && p->w[i].fd != keep_fd)
+                close(p->w[i].fd);
+            if (p->w[i].pidfd >= 0)
+                close(p->w[i].pidfd);
+        }
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
@@ -186,7 +252,7 @@ static void child_setup(weft_process_pool *pool, pid_t parent, int keep_fd)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* ------------------------------------------------------------ the parent side */
+/* ------------------------------------------------------------ workers */
 
 static int spawn_worker(weft_process_pool *pool, worker *w)
 {
@@ -194,7 +260,10 @@ static int spawn_worker(weft_process_pool *pool, worker *w)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return weft__seterr(-errno, "process pool: socketpair: %s", strerror(errno));
     pid_t parent = getpid();
+    pthread_mutex_lock(&pools_lock);
     pid_t pid = fork();
+    if (pid != 0)
+        pthread_mutex_unlock(&pools_lock);
     if (pid < 0) {
         int err = errno;
         close(sv[0]);
@@ -203,14 +272,15 @@ static int spawn_worker(weft_process_pool *pool, worker *w)
     }
     if (pid == 0) {
         close(sv[0]);
-        child_setup(pool, parent, sv[1]);
-        worker_main(sv[1], pool->o.max_output);
+        child_setup(parent, sv[1]);
+        worker_main(sv[1], w->slots, pool->o.max_output);
     }
     close(sv[1]);
     weft_set_nonblocking(sv[0]);
     w->pid = pid;
     w->fd = sv[0];
-    w->jobs = 0;
+    w->rstart = w->rend = 0;
+    w->taken = 0;
 #ifdef SYS_pidfd_open
     w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (w->pidfd >= 0)
@@ -222,62 +292,327 @@ static int spawn_worker(weft_process_pool *pool, worker *w)
 }
 
 /* Wait (shielded, bounded) for a worker we closed or killed to exit, reap
- * it, and describe how it ended in `why` (may be NULL). */
+ * it, and say how it ended in `why` (may be NULL). */
 static void reap_worker(worker *w, char *why, size_t why_len)
 {
+    /* Claim the process first: this waits, and another task may come to
+     * reap the same worker meanwhile; it must find nothing (a stale pid of
+     * 0 would make waitpid and kill act on the whole process group). */
+    pid_t pid = w->pid;
+    int pidfd = w->pidfd;
+    w->pid = 0;
+    w->pidfd = -1;
     if (w->fd >= 0)
         weft_close(w->fd);
     w->fd = -1;
-    if (w->pid <= 0)
+    if (pid <= 0) {
+        if (why)
+            snprintf(why, why_len, "the worker was gone already");
         return;
+    }
     weft_shield sh;
     weft_shield_begin(&sh, REAP_TIMEOUT_NS);
     int st = 0;
     pid_t r;
-    if (w->pidfd >= 0 && weft_current())
-        weft_wait_fd(w->pidfd, WEFT_READABLE, WEFT_NO_DEADLINE);
-    while ((r = waitpid(w->pid, &st, WNOHANG)) == 0) {
+    if (pidfd >= 0 && weft_current())
+        weft_wait_fd(pidfd, WEFT_READABLE, WEFT_NO_DEADLINE);
+    while ((r = waitpid(pid, &st, WNOHANG)) == 0) {
         if (!weft_current() || weft_sleep_ms(1) < 0) {
             /* Out of time (or no task to wait in): make sure, then block. */
-            kill(w->pid, SIGKILL);
-            r = waitpid(w->pid, &st, 0);
+            kill(pid, SIGKILL);
+            r = waitpid(pid, &st, 0);
             break;
         }
     }
     weft_shield_end(&sh);
     if (why) {
-        if (r == w->pid && WIFSIGNALED(st))
-            snprintf(why, why_len, "worker %d was killed by signal %d (%s)", (int)w->pid,
+        if (r == pid && WIFSIGNALED(st))
+            snprintf(why, why_len, "worker %d was killed by signal %d (%s)", (int)pid,
                      WTERMSIG(st), strsignal(WTERMSIG(st)));
-        else if (r == w->pid && WIFEXITED(st))
-            snprintf(why, why_len, "worker %d exited with status %d", (int)w->pid,
+        else if (r == pid && WIFEXITED(st))
+            snprintf(why, why_len, "worker %d exited with status %d", (int)pid,
                      WEXITSTATUS(st));
         else
-            snprintf(why, why_len, "worker %d vanished", (int)w->pid);
+            snprintf(why, why_len, "worker %d vanished", (int)pid);
     }
-    if (w->pidfd >= 0)
-        weft_close(w->pidfd);
-    w->pidfd = -1;
-    w->pid = 0;
-}
-
-/* A worker whose job went wrong: kill it if it still runs, reap it, and
- * fork its replacement (if that fails, the slot stays empty and the next
- * job that takes it tries again). */
-static void replace_worker(weft_process_pool *pool, worker *w, bool kill_it, char *why,
-                           size_t why_len)
-{
-    if (kill_it && w->pid > 0)
-        kill(w->pid, SIGKILL);
-    reap_worker(w, why, why_len);
-    if (!pool->shut)
-        spawn_worker(pool, w);
+    if (pidfd >= 0)
+        weft_close(pidfd);
 }
 
 static void maybe_drained(weft_process_pool *pool)
 {
-    if (pool->shut && pool->running == 0 && pool->waiting == 0)
+    if (pool->shut && pool->running == 0 && pool->waiting == 0 && pool->inflight == 0)
         weft_event_set(&pool->drained);
+}
+
+/* ------------------------------------------------------------ jobs */
+
+/* Write the request (header and input) with one sendmsg where it fits.
+ * *sent tells whether any byte went out. */
+static int send_request(worker *w, pjob *j, int64_t deadline, bool *sent)
+{
+    req_header h = {.fn = (uint64_t)(uintptr_t)j->fn, .slot = j->slot, .len = j->in_len};
+    struct iovec iov[2] = {{&h, sizeof h}, {(void *)j->in, j->in_len}};
+    int cnt = j->in_len ? 2 : 1;
+    struct iovec *v = iov;
+    *sent = false;
+    while (cnt) {
+        /* sendmsg, not writev: MSG_NOSIGNAL, as a dead worker must not
+         * raise SIGPIPE in the program. */
+        struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)cnt};
+        ssize_t n = sendmsg(w->fd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return -errno;
+            int rc = weft_wait_fd(w->fd, WEFT_WRITABLE, deadline);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        *sent = true;
+        while (cnt && (size_t)n >= v->iov_len) {
+            n -= (ssize_t)v->iov_len;
+            v++;
+            cnt--;
+        }
+        if (cnt) {
+            v->iov_base = (char *)v->iov_base + n;
+            v->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+#define RBUF_SIZE ((size_t)64 * 1024)
+
+/* Read exactly len bytes of worker w's answers (into buf, or dropped when
+ * buf is NULL), through its read-ahead buffer.  -EPIPE on end of stream. */
+static int recv_exact(worker *w, void *buf, size_t len)
+{
+    char *dst = buf;
+    while (len) {
+        if (w->rstart < w->rend) {
+            size_t k = w->rend - w->rstart < len ? w->rend - w->rstart : len;
+            if (dst) {
+                memcpy(dst, w->rbuf + w->rstart, k);
+                dst += k;
+            }
+            w->rstart += k;
+            len -= k;
+            continue;
+        }
+        ssize_t n;
+        if (dst && len >= RBUF_SIZE) {
+            n = weft_read(w->fd, dst, len, WEFT_NO_DEADLINE); /* large: straight in */
+            if (n > 0) {
+                dst += n;
+                len -= (size_t)n;
+            }
+        } else {
+            w->rstart = w->rend = 0;
+            n = weft_read(w->fd, w->rbuf, RBUF_SIZE, WEFT_NO_DEADLINE);
+            if (n > 0)
+                w->rend = (size_t)n;
+        }
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            return -EPIPE;
+    }
+    return 0;
+}
+
+static void slot_release(worker *w, pjob *j)
+{
+    atomic_store(&w->slots[j->slot], SLOT_FREE);
+    w->free_slots |= 1u << j->slot;
+}
+
+/* The job is over for the pool: off the FIFO, its slot free; its caller
+ * (if still there) gets rc. */
+static void job_finish(worker *w, pjob *j, int rc)
+{
+    weft__list_remove(&j->link);
+    w->depth--;
+    slot_release(w, j);
+    /* The place is free only now: a job whose caller left still occupies
+     * its worker until the worker has answered or died. */
+    w->pool->inflight--;
+    weft_sem_release(&w->pool->places);
+    weft_event_set(&w->pool->avail);
+    maybe_drained(w->pool);
+    if (!j->task) {
+        free(j);
+        return;
+    }
+    j->rc = rc;
+    j->done = true;
+    if (j->task->state == WEFT__SUSPENDED && j->task->wait_obj == j)
+        weft__wake(j->task, 0);
+}
+
+static int reader_main(void *arg);
+
+static void ensure_reader(worker *w)
+{
+    if (w->reader)
+        return;
+    /* Detached: it ends by itself when the worker has nothing in flight. */
+    w->reader = weft_spawn_named(reader_main, w, &(weft_task_opts){.name = "process-pool-reader"},
+                                 "process-pool-reader");
+    if (w->reader)
+        weft_detach(w->reader);
+}
+
+/* The worker died (or we closed it): settle every job in flight, fork the
+ * replacement, and send it the jobs that had not started. */
+static void worker_died(weft_process_pool *pool, worker *w)
+{
+    /* A sender may be writing to the old socket: let it finish (it fails
+     * with EPIPE) before the socket is closed and replaced. */
+    weft_lock_acquire(&w->wlock);
+    w->replacing = true;
+    char why[160] = "";
+    reap_worker(w, why, sizeof why);
+    weft__list_foreach(it, &w->inflight) {
+        pjob *j = weft__container_of(it, pjob, link);
+        if (!j->sent)
+            continue; /* its caller sends it to the replacement */
+        uint32_t st = atomic_load(&w->slots[j->slot]);
+        if (!j->task || st == SLOT_CANCELLED) {
+            job_finish(w, j, -ECANCELED); /* its caller left: nothing to do */
+        } else if (st == SLOT_RUNNING || st == SLOT_DONE) {
+            if (pool->cancelling) {
+                pool->stats.kills++;
+                job_finish(w, j, -ECANCELED);
+            } else {
+                pool->stats.crashes++;
+                snprintf(j->why, sizeof j->why, "%s", why);
+                job_finish(w, j, WEFT_ECRASHED);
+            }
+        } else if (pool->cancelling || pool->shut) {
+            job_finish(w, j, -ECANCELED);
+        } else {
+            j->sent = false; /* still QUEUED: sent again below */
+            j->resend = true;
+        }
+    }
+    int rc = pool->shut ? -ESHUTDOWN : spawn_worker(pool, w);
+    w->replacing = false;
+    weft__list_foreach(it, &w->inflight) {
+        pjob *j = weft__container_of(it, pjob, link);
+        if (!j->resend)
+            continue; /* a job whose caller has not sent it yet sends it itself */
+        j->resend = false;
+        bool sent = false;
+        int src = rc < 0 ? rc : send_request(w, j, WEFT_NO_DEADLINE, &sent);
+        if (src == 0 || src == -EPIPE || src == -ECONNRESET) {
+            j->sent = true; /* died again: the next read sees it */
+        } else if (!sent && rc < 0) {
+            snprintf(j->why, sizeof j->why, "no replacement worker: %s", weft_strerror(rc));
+            job_finish(w, j, WEFT_ECRASHED);
+        }
+    }
+    weft_lock_release(&w->wlock);
+    weft_event_set(&pool->avail);
+}
+
+/* Reads the answers of one worker while it has jobs in flight.  Answers
+ * come in the order the requests were sent, which is the FIFO's order. */
+static int reader_main(void *arg)
+{
+    worker *w = arg;
+    weft_process_pool *pool = w->pool;
+    while (!weft__list_empty(&w->inflight)) {
+        pjob *j = weft__container_of(w->inflight.next, pjob, link);
+        if (!j->sent) {
+            /* Its caller is about to send it (or withdraws it). */
+            weft_event_clear(&w->kick);
+            weft_event_wait(&w->kick);
+            continue;
+        }
+        rsp_header h;
+        int rc = w->fd >= 0 ? recv_exact(w, &h, sizeof h) : -EPIPE;
+        if (rc == 0 && h.len < SKIPPED && h.len > pool->o.max_output)
+            rc = -EPIPE; /* nonsense: treat the worker as broken */
+        weft_bytes *out = j->task ? j->out : NULL;
+        size_t base = out ? out->len : 0;
+        bool no_memory = false;
+        if (rc == 0 && h.len < SKIPPED) {
+            void *dst = NULL;
+            if (out && h.len) {
+                if (bytes_reserve(out, (size_t)h.len) == 0)
+                    dst = (char *)out->data + base;
+                else
+                    no_memory = true; /* the job fails; the stream stays in step */
+            }
+            rc = recv_exact(w, dst, (size_t)h.len);
+            if (rc == 0 && dst)
+                out->len = base + (size_t)h.len;
+        }
+        if (rc < 0) {
+            if (w->pid > 0)
+                kill(w->pid, SIGKILL); /* a broken stream: make sure it is dead */
+            worker_died(pool, w);
+            continue;
+        }
+        if (h.len == SKIPPED) {
+            job_finish(w, j, -ECANCELED);
+        } else {
+            pool->stats.jobs++;
+            j->status = (int)h.status;
+            job_finish(w, j, no_memory ? -ENOMEM : h.len == TOO_BIG ? -E2BIG : 0);
+        }
+        if (pool->o.max_jobs_per_worker && w->taken >= pool->o.max_jobs_per_worker &&
+            weft__list_empty(&w->inflight)) {
+            pool->stats.recycles++;
+            weft_lock_acquire(&w->wlock);
+            w->replacing = true;
+            reap_worker(w, NULL, 0); /* closes the socket: it exits */
+            if (!pool->shut)
+                spawn_worker(pool, w);
+            w->replacing = false;
+            weft_lock_release(&w->wlock);
+            weft_event_set(&pool->avail);
+        }
+    }
+    w->reader = NULL;
+    return 0;
+}
+
+/* The least loaded worker that takes another job of in_len input bytes,
+ * or NULL (all full, being replaced, at max_jobs_per_worker, or busy when
+ * the input is large). */
+static worker *pick_worker(weft_process_pool *pool, size_t in_len)
+{
+    worker *best = NULL;
+    for (size_t i = 0; i < pool->n; i++) {
+        worker *w = &pool->w[i];
+        if (w->depth >= DEPTH || w->replacing ||
+            (pool->o.max_jobs_per_worker && w->taken >= pool->o.max_jobs_per_worker))
+            continue;
+        /* A large input is not queued behind other jobs: sending it may
+         * block, and a caller cut off mid-request must be able to kill the
+         * worker without hurting anyone else's running job. */
+        if (in_len > PIPELINE_MAX_INPUT && w->depth)
+            continue;
+        if (!best || w->depth < best->depth)
+            best = w;
+    }
+    return best;
+}
+
+/* Jobs waiting for a worker: callers not yet placed, and jobs queued in a
+ * worker behind the one it runs. */
+static size_t queued_jobs(const weft_process_pool *pool)
+{
+    size_t q = pool->waiting;
+    for (size_t i = 0; i < pool->n; i++)
+        if (pool->w[i].depth > 1)
+            q += pool->w[i].depth - 1;
+    return q;
 }
 
 weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts)
@@ -303,19 +638,42 @@ weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts)
     if (!pool->o.max_output)
         pool->o.max_output = DEFAULT_MAX_BYTES;
     pool->loop = loop;
+    weft__list_init(&pool->pools_link);
     pool->w = calloc(pool->o.workers, sizeof *pool->w);
-    if (!pool->w) {
+    pool->shm_size = pool->o.workers * DEPTH * sizeof(*pool->shm);
+    pool->shm = mmap(NULL, pool->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+    if (!pool->w || pool->shm == MAP_FAILED) {
+        if (pool->shm != MAP_FAILED)
+            munmap(pool->shm, pool->shm_size);
+        free(pool->w);
         free(pool);
         weft__seterr(-ENOMEM, "weft_process_pool_new: out of memory");
         return NULL;
     }
-    weft__list_init(&pool->idle);
-    weft_sem_init(&pool->slots, 0);
+    weft_sem_init(&pool->places, 0);
     weft_event_init(&pool->drained);
-    for (size_t i = 0; i < pool->o.workers; i++) {
-        pool->w[i].fd = pool->w[i].pidfd = -1;
-    }
+    weft_event_init(&pool->avail);
     pool->n = pool->o.workers;
+    pthread_mutex_lock(&pools_lock);
+    weft__list_push_back(&pools, &pool->pools_link);
+    pthread_mutex_unlock(&pools_lock);
+    for (size_t i = 0; i < pool->n; i++) {
+        worker *w = &pool->w[i];
+        w->fd = w->pidfd = -1;
+        w->slots = pool->shm + i * DEPTH;
+        w->free_slots = (1u << DEPTH) - 1;
+        weft__list_init(&w->inflight);
+        weft_lock_init(&w->wlock);
+        weft_event_init(&w->kick);
+        w->pool = pool;
+        w->rbuf = malloc(RBUF_SIZE);
+        if (!w->rbuf) {
+            weft_process_pool_free(pool);
+            weft__seterr(-ENOMEM, "weft_process_pool_new: out of memory");
+            return NULL;
+        }
+    }
     for (size_t i = 0; i < pool->n; i++) {
         int rc = spawn_worker(pool, &pool->w[i]);
         if (rc < 0) {
@@ -325,108 +683,32 @@ weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts)
             weft__seterr(rc, "weft_process_pool_new: %s", msg);
             return NULL;
         }
-        weft__list_push_back(&pool->idle, &pool->w[i].idle_link);
-        weft_sem_release(&pool->slots);
+        for (int k = 0; k < DEPTH; k++)
+            weft_sem_release(&pool->places);
     }
     pool->stats.workers = pool->n;
     return pool;
 }
 
-/* Write the request (header and input) with one writev where it fits. */
-static int send_request(int fd, weft_process_fn fn, const void *in, size_t len, int64_t deadline)
+/* The caller gives up on job j (cancelled, timed out): withdraw it if it
+ * has not started, kill its worker if it runs.  Returns true when the
+ * job had finished already: then its answer is on the way and counts. */
+static bool give_up(weft_process_pool *pool, worker *w, pjob *j)
 {
-    req_header h = {.fn = (uint64_t)(uintptr_t)fn, .len = len};
-    struct iovec iov[2] = {{&h, sizeof h}, {(void *)in, len}};
-    int cnt = len ? 2 : 1;
-    struct iovec *v = iov;
-    while (cnt) {
-        ssize_t n = writev(fd, v, cnt);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                return -errno;
-            int rc = weft_wait_fd(fd, WEFT_WRITABLE, deadline);
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        while (cnt && (size_t)n >= v->iov_len) {
-            n -= (ssize_t)v->iov_len;
-            v++;
-            cnt--;
-        }
-        if (cnt) {
-            v->iov_base = (char *)v->iov_base + n;
-            v->iov_len -= (size_t)n;
-        }
+    uint32_t queued = SLOT_QUEUED;
+    if (atomic_compare_exchange_strong(&w->slots[j->slot], &queued, SLOT_CANCELLED)) {
+        j->task = NULL; /* the worker skips it; the reader frees it */
+        return false;
     }
-    return 0;
-}
-
-/* Read exactly len bytes (into buf, or dropped when buf is NULL).
- * -EPIPE on end of stream. */
-static int recv_exact(int fd, void *buf, size_t len, int64_t deadline)
-{
-    char scratch[4096];
-    while (len) {
-        size_t want = buf ? len : (len < sizeof scratch ? len : sizeof scratch);
-        ssize_t n = weft_read(fd, buf ? buf : scratch, want, deadline);
-        if (n < 0)
-            return (int)n;
-        if (n == 0)
-            return -EPIPE;
-        if (buf)
-            buf = (char *)buf + n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* One job on worker w.  Returns 0 (status and output filled), a job error
- * that leaves the worker fine (-E2BIG, -ENOMEM), or a code saying the
- * worker is gone or must go: WEFT_ECRASHED, -ECANCELED, -ETIMEDOUT,
- * WEFT_EPROTO. */
-static int do_job(weft_process_pool *pool, worker *w, weft_process_fn fn, const void *in,
-                  size_t in_len, weft_bytes *out, int *status, int64_t deadline, bool *lost)
-{
-    *lost = true;
-    int rc = send_request(w->fd, fn, in, in_len, deadline);
-    rsp_header h;
-    if (rc == 0)
-        rc = recv_exact(w->fd, &h, sizeof h, deadline);
-    if (rc == -EPIPE || rc == -ECONNRESET)
-        return WEFT_ECRASHED;
-    if (rc < 0)
-        return rc; /* cancelled or timed out mid-job: the worker must go */
-    if (h.len == TOO_BIG) {
-        *lost = false;
-        return weft__seterr(-E2BIG, "weft_process_pool_run: the job's output is larger than "
-                                    "max_output (%zu bytes)", pool->o.max_output);
-    }
-    if (h.len > pool->o.max_output)
-        return weft__seterr(WEFT_EPROTO, "weft_process_pool_run: worker %d announced %llu "
-                                         "output bytes", (int)w->pid,
-                            (unsigned long long)h.len);
-    size_t base = out ? out->len : 0;
-    if (out && bytes_reserve(out, (size_t)h.len) < 0) {
-        rc = recv_exact(w->fd, NULL, (size_t)h.len, deadline); /* keep the stream in step */
-        if (rc == 0)
-            *lost = false;
-        return rc < 0 ? (rc == -EPIPE ? WEFT_ECRASHED : rc)
-                      : weft__seterr(-ENOMEM, "weft_process_pool_run: no memory for %llu "
-                                              "output bytes", (unsigned long long)h.len);
-    }
-    rc = recv_exact(w->fd, out && h.len ? (char *)out->data + base : NULL, (size_t)h.len,
-                    deadline);
-    if (rc < 0)
-        return rc == -EPIPE || rc == -ECONNRESET ? WEFT_ECRASHED : rc;
-    if (out)
-        out->len = base + (size_t)h.len;
-    *lost = false;
-    if (status)
-        *status = (int)h.status;
-    return 0;
+    if (queued == SLOT_DONE)
+        return true;
+    /* Running: stop the work for real.  The reader sees the worker die,
+     * frees the job and sends the queued ones to the replacement. */
+    j->task = NULL;
+    if (w->pid > 0)
+        kill(w->pid, SIGKILL);
+    pool->stats.kills++;
+    return false;
 }
 
 int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const void *in,
@@ -447,14 +729,19 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
     if (in_len > pool->o.max_input)
         return weft__seterr(-E2BIG, "weft_process_pool_run: %zu input bytes, max_input is %zu",
                             in_len, pool->o.max_input);
-    if (pool->o.max_queue && weft_sem_value(&pool->slots) == 0 &&
-        pool->waiting >= pool->o.max_queue)
-        return weft__seterr(-EAGAIN, "weft_process_pool_run: %zu callers already wait "
-                                     "(max_queue)", pool->waiting);
     int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : WEFT_NO_DEADLINE;
+    /* A deadline already past: fail before the job could reach a worker. */
+    if (deadline <= t->loop->now || t->deadline <= t->loop->now)
+        return weft__seterr(-ETIMEDOUT, "weft_process_pool_run: %s before the job started",
+                            weft_strerror(-ETIMEDOUT));
+    worker *idle = pick_worker(pool, in_len);
+    if (pool->o.max_queue && queued_jobs(pool) >= pool->o.max_queue &&
+        !(idle && idle->depth == 0))
+        return weft__seterr(-EAGAIN, "weft_process_pool_run: %zu jobs already wait for a "
+                                     "worker (max_queue)", queued_jobs(pool));
 
     pool->waiting++;
-    int rc = weft_sem_acquire_until(&pool->slots, deadline);
+    int rc = weft_sem_acquire_until(&pool->places, deadline);
     pool->waiting--;
     if (rc < 0) {
         maybe_drained(pool);
@@ -462,45 +749,107 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
                             weft_strerror(rc));
     }
     if (pool->cancelling) {
-        weft_sem_release(&pool->slots); /* let the next waiter see it too */
+        weft_sem_release(&pool->places); /* let the next waiter see it too */
         maybe_drained(pool);
         return weft__seterr(-ECANCELED, "weft_process_pool_run: the pool is shutting down");
     }
-    worker *w = weft__container_of(weft__list_pop_front(&pool->idle), worker, idle_link);
+    worker *w;
+    while (!(w = pick_worker(pool, in_len)) && rc == 0) {
+        /* Only workers being replaced, at max_jobs_per_worker, or busy for
+         * a large input are left: wait for one to become free. */
+        weft_event_clear(&pool->avail);
+        rc = weft_event_wait_until(&pool->avail, deadline);
+    }
+    if (rc < 0) {
+        weft_sem_release(&pool->places);
+        maybe_drained(pool);
+        return weft__seterr(rc, "weft_process_pool_run: %s while waiting for a worker",
+                            weft_strerror(rc));
+    }
+    pjob *j = calloc(1, sizeof *j);
+    if (!j || (w->pid <= 0 && spawn_worker(pool, w) < 0)) {
+        free(j);
+        weft_sem_release(&pool->places);
+        maybe_drained(pool);
+        return weft__seterr(-ENOMEM, "weft_process_pool_run: %s",
+                            !j ? "out of memory" : "no worker process");
+    }
+    j->task = t;
+    j->fn = fn;
+    j->in = in;
+    j->in_len = in_len;
+    j->out = out;
+    j->slot = (uint32_t)__builtin_ctz(w->free_slots);
+    w->free_slots &= ~(1u << j->slot);
+    atomic_store(&w->slots[j->slot], SLOT_QUEUED);
+    weft__list_push_back(&w->inflight, &j->link);
+    w->depth++;
+    w->taken++;
+    pool->inflight++;
     pool->running++;
-    if (w->pid <= 0 && spawn_worker(pool, w) < 0) {
-        rc = weft__seterr(-ENOMEM, "weft_process_pool_run: no worker: %s", weft_errmsg());
+    ensure_reader(w);
+
+    bool sent = false;
+    rc = weft_lock_acquire_until(&w->wlock, deadline);
+    if (rc == 0) {
+        rc = send_request(w, j, deadline, &sent);
+        weft_lock_release(&w->wlock);
+        if (rc == -EPIPE || rc == -ECONNRESET) {
+            rc = 0; /* the worker is dead: its reader resends the job */
+            sent = true;
+        }
+    }
+    if (rc < 0 && !sent) {
+        /* It never reached the worker: withdraw it. */
+        j->task = NULL;
+        job_finish(w, j, rc);
+        weft_event_set(&w->kick);
+    } else if (rc < 0) {
+        /* Cut off mid-request: the stream is broken, the worker must go
+         * (its reader replaces it and resends the others). */
+        j->task = NULL;
+        j->sent = true;
+        weft_event_set(&w->kick);
+        if (w->pid > 0)
+            kill(w->pid, SIGKILL);
     } else {
-        bool lost;
-        rc = do_job(pool, w, fn, in, in_len, out, status, deadline, &lost);
-        if (lost) {
-            char why[160] = "";
-            bool crashed = rc == WEFT_ECRASHED;
-            replace_worker(pool, w, !crashed, why, sizeof why);
-            if (crashed && !pool->cancelling) {
-                pool->stats.crashes++;
-                weft__seterr(rc, "weft_process_pool_run: %s while running the job", why);
-            } else if (crashed) {
-                pool->stats.kills++;
-                rc = weft__seterr(-ECANCELED, "weft_process_pool_run: the pool shut down; "
-                                              "the job's worker was killed");
-            } else {
-                pool->stats.kills++;
-                weft__seterr(rc, "weft_process_pool_run: %s: the worker running the job was "
-                                 "killed and replaced", weft_strerror(rc));
+        j->sent = true;
+        weft_event_set(&w->kick);
+        while (!j->done) {
+            t->wait_kind = WEFT__WAIT_OTHER;
+            t->wait_obj = j;
+            t->wait_describe = NULL;
+            rc = weft__wait(t, deadline, -ETIMEDOUT);
+            if (rc < 0 && !j->done) {
+                if (!give_up(pool, w, j))
+                    break;
+                /* finished already: wait for the answer, shielded */
+                weft_shield sh;
+                weft_shield_begin(&sh, 0);
+                while (!j->done) {
+                    t->wait_obj = j;
+                    weft__wait(t, WEFT_NO_DEADLINE, 0);
+                }
+                weft_shield_end(&sh);
             }
-        } else if (rc == 0) {
-            pool->stats.jobs++;
-            if (pool->o.max_jobs_per_worker && ++w->jobs >= pool->o.max_jobs_per_worker) {
-                replace_worker(pool, w, false, NULL, 0);
-                pool->stats.recycles++;
-            }
+        }
+        if (j->done) {
+            rc = j->rc;
+            if (rc == 0 && status)
+                *status = j->status;
+            if (rc == WEFT_ECRASHED)
+                weft__seterr(rc, "weft_process_pool_run: %s while running the job", j->why);
+            free(j);
         }
     }
     pool->running--;
-    weft__list_push_back(&pool->idle, &w->idle_link);
-    weft_sem_release(&pool->slots);
     maybe_drained(pool);
+    if (rc == -ECANCELED || rc == -ETIMEDOUT)
+        return weft__seterr(rc, "weft_process_pool_run: %s; the job was withdrawn or its "
+                                "worker killed", weft_strerror(rc));
+    if (rc == -E2BIG)
+        return weft__seterr(rc, "weft_process_pool_run: the job's output is larger than "
+                                "max_output (%zu bytes)", pool->o.max_output);
     return rc;
 }
 
@@ -520,19 +869,29 @@ int weft_process_pool_shutdown(weft_process_pool *pool)
         pool->shut = true;
         if (pool->o.on_shutdown == WEFT_POOL_CANCEL) {
             pool->cancelling = true;
-            /* Running jobs: kill their workers; their callers see the
-             * crash and report -ECANCELED.  Waiting callers: woken by the
-             * slots those jobs give back. */
-            for (size_t i = 0; i < pool->n; i++)
-                if (pool->w[i].pid > 0 && !weft__list_linked(&pool->w[i].idle_link))
-                    kill(pool->w[i].pid, SIGKILL);
+            /* Queued jobs are withdrawn (their workers skip them); a worker
+             * with a running job is killed (its reader reports -ECANCELED). */
+            for (size_t i = 0; i < pool->n; i++) {
+                worker *w = &pool->w[i];
+                bool running = false;
+                weft__list_foreach(it, &w->inflight) {
+                    pjob *j = weft__container_of(it, pjob, link);
+                    uint32_t queued = SLOT_QUEUED;
+                    if (!atomic_compare_exchange_strong(&w->slots[j->slot], &queued,
+                                                        SLOT_CANCELLED) &&
+                        queued == SLOT_RUNNING)
+                        running = true;
+                }
+                if (running && w->pid > 0)
+                    kill(w->pid, SIGKILL);
+            }
         }
         maybe_drained(pool);
     }
     weft_shield sh;
     weft_shield_begin(&sh, 0);
     weft_event_wait(&pool->drained);
-    /* Every worker is idle now: closing its socket makes it exit. */
+    /* Nothing in flight: closing a worker's socket makes it exit. */
     for (size_t i = 0; i < pool->n; i++)
         reap_worker(&pool->w[i], NULL, 0);
     weft_shield_end(&sh);
@@ -543,6 +902,10 @@ void weft_process_pool_free(weft_process_pool *pool)
 {
     if (!pool)
         return;
+    pthread_mutex_lock(&pools_lock);
+    if (weft__list_linked(&pool->pools_link))
+        weft__list_remove(&pool->pools_link);
+    pthread_mutex_unlock(&pools_lock);
     for (size_t i = 0; i < pool->n; i++) {
         worker *w = &pool->w[i];
         if (w->fd >= 0) {
@@ -562,6 +925,10 @@ void weft_process_pool_free(weft_process_pool *pool)
                 close(w->pidfd);
         }
     }
+    for (size_t i = 0; i < pool->n; i++)
+        free(pool->w[i].rbuf);
+    if (pool->shm && pool->shm != MAP_FAILED)
+        munmap(pool->shm, pool->shm_size);
     free(pool->w);
     free(pool);
 }
