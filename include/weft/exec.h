@@ -197,8 +197,10 @@ void weft_process_pool_stats_get(const weft_process_pool *pool, weft_process_poo
  */
 int weft_process_pool_shutdown(weft_process_pool *pool);
 
-/* Kill any worker left (SIGKILL), reap it, free the pool.  No task may be
- * waiting on the pool.  Does not suspend (waits for the kernel to reap). */
+/* Kill any worker left (SIGKILL), reap it, free the pool.  Call it after
+ * weft_process_pool_shutdown (or on a pool never used); on a pool still in
+ * use it only kills the workers and leaves the memory to the tasks that
+ * still need it.  Does not suspend (waits for the kernel to reap). */
 void weft_process_pool_free(weft_process_pool *pool);
 
 #ifdef __cplusplus

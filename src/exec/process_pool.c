@@ -109,6 +109,7 @@ struct weft_process_pool {
     weft_sem places;     /* DEPTH per worker */
     size_t waiting, running;
     size_t inflight;     /* jobs in the workers' FIFOs (callers may have left) */
+    size_t readers;      /* reader tasks alive (they may still recycle a worker) */
     bool shut, cancelling;
     weft_event drained;  /* set when shut and no job runs or waits */
     weft_event avail;    /* a worker took a new process or finished a job */
@@ -341,7 +342,8 @@ static void reap_worker(worker *w, char *why, size_t why_len)
 
 static void maybe_drained(weft_process_pool *pool)
 {
-    if (pool->shut && pool->running == 0 && pool->waiting == 0 && pool->inflight == 0)
+    if (pool->shut && pool->running == 0 && pool->waiting == 0 && pool->inflight == 0 &&
+        pool->readers == 0)
         weft_event_set(&pool->drained);
 }
 
@@ -462,8 +464,10 @@ static void ensure_reader(worker *w)
     /* Detached: it ends by itself when the worker has nothing in flight. */
     w->reader = weft_spawn_named(reader_main, w, &(weft_task_opts){.name = "process-pool-reader"},
                                  "process-pool-reader");
-    if (w->reader)
+    if (w->reader) {
         weft_detach(w->reader);
+        w->pool->readers++;
+    }
 }
 
 /* The worker died (or we closed it): settle every job in flight, fork the
@@ -579,6 +583,8 @@ static int reader_main(void *arg)
         }
     }
     w->reader = NULL;
+    pool->readers--;
+    maybe_drained(pool);
     return 0;
 }
 
@@ -902,6 +908,18 @@ void weft_process_pool_free(weft_process_pool *pool)
 {
     if (!pool)
         return;
+    if (pool->readers || pool->running || pool->waiting) {
+        /* Still in use (no shutdown first): its tasks would touch freed
+         * memory.  Stop the workers and leave the memory to them. */
+        weft__log("weft: weft_process_pool_free on a pool still in use (call "
+                  "weft_process_pool_shutdown first): its workers are killed, its memory "
+                  "leaked\n");
+        pool->shut = pool->cancelling = true;
+        for (size_t i = 0; i < pool->n; i++)
+            if (pool->w[i].pid > 0)
+                kill(pool->w[i].pid, SIGKILL);
+        return;
+    }
     pthread_mutex_lock(&pools_lock);
     if (weft__list_linked(&pool->pools_link))
         weft__list_remove(&pool->pools_link);
