@@ -1439,10 +1439,12 @@ static int storm_task(void *arg)
 
 static int storm_main(void *arg)
 {
-    (void)arg;
+    bool recycling = arg != NULL;
     snap before = snap_take();
-    weft_process_pool *pool = pool_new_ok(
-        &(weft_process_pool_opts){.workers = 2, .max_output = STORM_MAX_OUTPUT});
+    weft_process_pool *pool = pool_new_ok(&(weft_process_pool_opts){
+        .workers = recycling ? 3 : 2,
+        .max_output = STORM_MAX_OUTPUT,
+        .max_jobs_per_worker = recycling ? 7 : 0});
     static storm_ctx c[STORM_TASKS];
     weft_task *t[STORM_TASKS];
     int64_t t0 = clock_ns();
@@ -1463,16 +1465,17 @@ static int storm_main(void *arg)
         ok += c[i].ok;
     }
     weft_process_pool_stats s = stats_of(pool);
-    print_message("storm: %d calls in %.2f s: %d ok, %d crashed, %d timed out, %d cancelled; "
-                  "stats: %llu jobs, %llu crashes, %llu kills\n",
-                  STORM_TASKS * STORM_CALLS, (double)(clock_ns() - t0) / 1e9, ok, crashes,
-                  timeouts, cancels, (unsigned long long)s.jobs,
-                  (unsigned long long)s.crashes, (unsigned long long)s.kills);
+    print_message("storm%s: %d calls in %.2f s: %d ok, %d crashed, %d timed out, %d "
+                  "cancelled; stats: %llu jobs, %llu crashes, %llu kills, %llu recycles\n",
+                  recycling ? " (recycling)" : "", STORM_TASKS * STORM_CALLS,
+                  (double)(clock_ns() - t0) / 1e9, ok, crashes, timeouts, cancels,
+                  (unsigned long long)s.jobs, (unsigned long long)s.crashes,
+                  (unsigned long long)s.kills, (unsigned long long)s.recycles);
     assert_int_equal(s.crashes, (uint64_t)crashes);
     assert_true(s.kills <= (uint64_t)(timeouts + cancels));
-    assert_int_equal(s.workers, 2);
+    assert_int_equal(s.workers, recycling ? 3 : 2);
     pool_still_works(pool, 40);
-    expect_live_workers(2);
+    expect_live_workers(recycling ? 3 : 2);
     pool_finish(pool, &before);
     return 0;
 }
@@ -1481,6 +1484,12 @@ static void test_storm(void **state)
 {
     (void)state;
     run_checked(storm_main, NULL);
+}
+
+static void test_storm_recycling(void **state)
+{
+    (void)state;
+    run_checked(storm_main, (void *)1);
 }
 
 /* ------------------------------------------------------------ many jobs */
@@ -1850,6 +1859,82 @@ static void test_shutdown_idle(void **state)
 {
     (void)state;
     run_checked(shutdown_idle_main, NULL);
+}
+
+/* Shut down and free a pool right after a job whose worker is being
+ * replaced — recycled (max_jobs_per_worker = 1), crashed, killed for a
+ * timeout or a cancellation: the replacement, perhaps still under way, must
+ * not outlive the pool (no use after free, no worker forked afterwards, no
+ * child left behind). */
+enum { AFTER_RECYCLE, AFTER_CRASH, AFTER_TIMEOUT, AFTER_CANCEL };
+static const char *const after_name[] = {"a recycle", "a crash", "a timeout", "a cancellation"};
+
+static int shutdown_right_after_main(void *arg)
+{
+    int kind = (int)(intptr_t)arg;
+    shared_reset();
+    snap before = snap_take();
+    for (int round = 0; round < 10; round++) {
+        weft_process_pool *pool = pool_new_ok(&(weft_process_pool_opts){
+            .workers = 1, .max_jobs_per_worker = kind == AFTER_RECYCLE ? 1 : 0});
+        if (kind == AFTER_RECYCLE) {
+            inc_ok(pool, round);
+        } else if (kind == AFTER_CRASH) {
+            pcall c = call_of(pool, job_crash, CRASH_SEGV);
+            do_pcall(&c);
+            assert_int_equal(c.rc, WEFT_ECRASHED);
+        } else if (kind == AFTER_TIMEOUT) {
+            pcall c = call_of(pool, job_forever, 0);
+            c.deadline_ms = 30;
+            do_pcall(&c);
+            assert_int_equal(c.rc, -ETIMEDOUT);
+        } else {
+            int started = atomic_load(&sh->started);
+            pcall c = call_of(pool, job_forever, 0);
+            weft_task *t = spawn_call(&c);
+            await_at_least(&sh->started, started + 1);
+            weft_cancel(t);
+            assert_int_equal(join_ok(t), 0);
+            assert_int_equal(c.rc, -ECANCELED);
+        }
+        assert_int_equal(weft_process_pool_shutdown(pool), 0);
+        /* "Stop the workers and wait until they have exited." */
+        int z, kids = count_children(&z);
+        if (kids - z != 0)
+            fail_msg("after %s, shutdown returned with %d live worker(s)", after_name[kind],
+                     kids - z);
+        weft_process_pool_free(pool);
+        /* Let anything the pool left behind run now, inside this test. */
+        assert_int_equal(weft_sleep_ms(50), 0);
+        snap after = snap_take();
+        assert_int_equal(after.fds, before.fds);
+        assert_int_equal(after.children, before.children);
+    }
+    return 0;
+}
+
+static void test_shutdown_right_after_recycle(void **state)
+{
+    (void)state;
+    run_checked(shutdown_right_after_main, (void *)(intptr_t)AFTER_RECYCLE);
+}
+
+static void test_shutdown_right_after_crash(void **state)
+{
+    (void)state;
+    run_checked(shutdown_right_after_main, (void *)(intptr_t)AFTER_CRASH);
+}
+
+static void test_shutdown_right_after_timeout(void **state)
+{
+    (void)state;
+    run_checked(shutdown_right_after_main, (void *)(intptr_t)AFTER_TIMEOUT);
+}
+
+static void test_shutdown_right_after_cancel(void **state)
+{
+    (void)state;
+    run_checked(shutdown_right_after_main, (void *)(intptr_t)AFTER_CANCEL);
 }
 
 /* ------------------------------------------------------------ leaks after trouble */
@@ -2337,6 +2422,7 @@ int main(void)
         cmocka_unit_test(test_cancel_mid_input),
         cmocka_unit_test(test_timeout_mid_input),
         cmocka_unit_test(test_storm),
+        cmocka_unit_test(test_storm_recycling),
         cmocka_unit_test(test_many_jobs),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_recycle),
@@ -2344,6 +2430,10 @@ int main(void)
         cmocka_unit_test(test_shutdown_drain),
         cmocka_unit_test(test_shutdown_cancel),
         cmocka_unit_test(test_shutdown_idle),
+        cmocka_unit_test(test_shutdown_right_after_recycle),
+        cmocka_unit_test(test_shutdown_right_after_crash),
+        cmocka_unit_test(test_shutdown_right_after_timeout),
+        cmocka_unit_test(test_shutdown_right_after_cancel),
         cmocka_unit_test(test_no_leaks_after_trouble),
         cmocka_unit_test(test_workers_die_with_parent),
         cmocka_unit_test(test_large_payload),
