@@ -108,7 +108,10 @@ bool weft_job_cancelled(void);
  * function must not call weft's task, loop or thread-pool functions, and
  * should not rely on locks another thread might have held at the fork
  * (create pools early, before starting threads).  It may allocate memory,
- * use files and compute.  Workers ignore SIGINT (a Ctrl-C is the parent's
+ * use files and compute; a child process it starts must exec (or exit)
+ * before the job ends, since a forked copy of the worker would hold its
+ * socket open and delay the detection of a crash until it exits.  Workers
+ * ignore SIGINT (a Ctrl-C is the parent's
  * to handle), die with the parent (PR_SET_PDEATHSIG), and keep the
  * parent's other file descriptors open (weft's own are closed).
  *
