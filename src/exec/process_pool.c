@@ -388,13 +388,21 @@ static int send_request(worker *w, pjob *j, int64_t deadline, bool *sent)
 }
 
 #define RBUF_SIZE ((size_t)64 * 1024)
+#define YIELD_EVERY_BYTES ((size_t)4 << 20)
 
 /* Read exactly len bytes of worker w's answers (into buf, or dropped when
  * buf is NULL), through its read-ahead buffer.  -EPIPE on end of stream. */
 static int recv_exact(worker *w, void *buf, size_t len)
 {
     char *dst = buf;
+    size_t since_yield = 0;
     while (len) {
+        /* A large answer that keeps arriving would hold the loop: let the
+         * other tasks run every few MiB. */
+        if (since_yield >= YIELD_EVERY_BYTES) {
+            weft_yield();
+            since_yield = 0;
+        }
         if (w->rstart < w->rend) {
             size_t k = w->rend - w->rstart < len ? w->rend - w->rstart : len;
             if (dst) {
@@ -403,6 +411,7 @@ static int recv_exact(worker *w, void *buf, size_t len)
             }
             w->rstart += k;
             len -= k;
+            since_yield += k;
             continue;
         }
         ssize_t n;
@@ -411,6 +420,7 @@ static int recv_exact(worker *w, void *buf, size_t len)
             if (n > 0) {
                 dst += n;
                 len -= (size_t)n;
+                since_yield += (size_t)n;
             }
         } else {
             w->rstart = w->rend = 0;
