@@ -11,34 +11,7 @@
 #include <cmocka.h>
 #include <weft.h>
 
-/* ------------------------------------------------------------ helpers */
-
-static void run_ok(weft_task_fn fn)
-{
-    assert_int_equal(weft_run(fn, NULL), 0);
-}
-
-static weft_task *spawn_named(weft_task_fn fn, void *arg, const char *name)
-{
-    weft_task *t = weft_spawn(fn, arg, &(weft_task_opts){.name = name});
-    assert_non_null(t);
-    return t;
-}
-
-/* Join `t` and return its status.  Bounded: a task a broken primitive
- * left waiting fails the test instead of hanging it. */
-static int join_status(weft_task *t)
-{
-    int st = 12345;
-    assert_int_equal(weft_join_until(t, &st, weft_deadline_ms(10000)), 0);
-    return st;
-}
-
-static void yield_n(int n)
-{
-    for (int i = 0; i < n; i++)
-        assert_int_equal(weft_yield(), 0);
-}
+#include "sync_helpers.h"
 
 #define ITEM(v) ((void *)(intptr_t)(v))
 #define VAL(p) ((long)(intptr_t)(p))

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the tests of the synchronisation primitives.  Every
+ * wait is bounded: a broken primitive fails a test instead of hanging it. */
+#ifndef WEFT_TESTS_SYNC_HELPERS_H
+#define WEFT_TESTS_SYNC_HELPERS_H
+
+#include <weft.h>
+
+static inline void run_ok(weft_task_fn fn)
+{
+    assert_int_equal(weft_run(fn, NULL), 0);
+}
+
+static inline weft_task *spawn_named(weft_task_fn fn, void *arg, const char *name)
+{
+    weft_task *t = weft_spawn(fn, arg, &(weft_task_opts){.name = name});
+    assert_non_null(t);
+    return t;
+}
+
+/* Join `t` (within 10 s) and return its status. */
+static inline int join_status(weft_task *t)
+{
+    int st = 12345;
+    assert_int_equal(weft_join_until(t, &st, weft_deadline_ms(10000)), 0);
+    return st;
+}
+
+/* Yield until `*flag` reaches `want` (at most 100,000 times). */
+static inline void yield_until(const int *flag, int want)
+{
+    for (int i = 0; i < 100000 && *flag < want; i++)
+        assert_int_equal(weft_yield(), 0);
+    assert_int_equal(*flag, want);
+}
+
+static inline void yield_n(int n)
+{
+    for (int i = 0; i < n; i++)
+        assert_int_equal(weft_yield(), 0);
+}
+
+#endif
