@@ -160,11 +160,12 @@ void weft_bytes_free(weft_bytes *b)
 
 /* ------------------------------------------------------------ the worker side */
 
-static bool read_full(int fd, void *buf, size_t len)
+/* The worker's blocking I/O: all of len bytes, or false (end, error). */
+static bool io_full(int fd, void *buf, size_t len, bool writing)
 {
     char *p = buf;
     while (len) {
-        ssize_t n = read(fd, p, len);
+        ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -175,19 +176,11 @@ static bool read_full(int fd, void *buf, size_t len)
     return true;
 }
 
+static bool read_full(int fd, void *buf, size_t len) { return io_full(fd, buf, len, false); }
+
 static bool write_full(int fd, const void *buf, size_t len)
 {
-    const char *p = buf;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
+    return io_full(fd, (void *)buf, len, true);
 }
 
 __attribute__((noreturn)) static void worker_main(int fd, _Atomic uint32_t *slots,
@@ -937,20 +930,14 @@ void weft_process_pool_free(weft_process_pool *pool)
     for (size_t i = 0; i < pool->n; i++) {
         worker *w = &pool->w[i];
         if (w->fd >= 0) {
-            if (weft__loop())
-                weft_close(w->fd);
-            else
-                close(w->fd);
+            weft_close(w->fd); /* forgets it in the loop, if any */
         }
         if (w->pid > 0) {
             kill(w->pid, SIGKILL);
             waitpid(w->pid, NULL, 0);
         }
         if (w->pidfd >= 0) {
-            if (weft__loop())
-                weft_close(w->pidfd);
-            else
-                close(w->pidfd);
+            weft_close(w->pidfd); /* forgets it in the loop, if any */
         }
     }
     for (size_t i = 0; i < pool->n; i++)

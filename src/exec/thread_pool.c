@@ -178,7 +178,6 @@ void weft_thread_pool_free(weft_thread_pool *pool)
         weft__job *job = weft__container_of(n, weft__job, link);
         job->state = JOB_DONE;
         job->dropped = true;
-        job->result = -ECANCELED;
         if (job->detached) {
             free(job);
         } else {

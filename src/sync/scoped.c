@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Scoped resources: values that remember what they hold, and releases
  * that work on every exit path, cancellation included. */
-#include <unistd.h>
 
 #include "sync-internal.h"
 #include "weft/scoped.h"
@@ -47,10 +46,7 @@ void weft_lock_hold_release(weft_lock_hold *hold)
 void weft_fd_release(int *fd)
 {
     if (*fd >= 0) {
-        if (weft__loop())
-            weft_close(*fd);
-        else
-            close(*fd);
+        weft_close(*fd); /* forgets it in the loop, if any */
         *fd = -1;
     }
 }
