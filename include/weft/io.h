@@ -50,7 +50,8 @@ int weft_set_nonblocking(int fd);
  * Forget `fd` in the loop (tasks waiting on it wake with -EBADF), then
  * close(2) it.  Use this instead of close for every fd weft has waited on:
  * epoll keeps no record weft could check when the number is reused.
- * Returns 0 or -errno from close.  Does not suspend.
+ * Outside a loop it is a plain close.  Returns 0 or -errno from close.
+ * Does not suspend.
  */
 int weft_close(int fd);
 
