@@ -14,5 +14,6 @@
 #include <weft/group.h>
 #include <weft/scoped.h>
 #include <weft/exec.h>
+#include <weft/net.h>
 
 #endif

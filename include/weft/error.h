@@ -27,6 +27,13 @@ enum {
     /* A worker process died while running the job (weft_errmsg names the
      * signal or exit status). */
     WEFT_ECRASHED = WEFT_ERR_BASE - 6,
+    /* A host name could not be resolved (weft_errmsg has the reason). */
+    WEFT_ERESOLVE = WEFT_ERR_BASE - 7,
+    /* TLS failed: handshake, certificate verification or a TLS alert
+     * (weft_errmsg has OpenSSL's reason). */
+    WEFT_ETLS = WEFT_ERR_BASE - 8,
+    /* The peer closed the stream before the data the call needs arrived. */
+    WEFT_EEOF = WEFT_ERR_BASE - 9,
 };
 
 /*
@@ -43,6 +50,13 @@ const char *weft_strerror(int code);
  * Returns "" when no failure has been recorded.  Does not suspend.
  */
 const char *weft_errmsg(void);
+
+/*
+ * Record a message for weft_errmsg in the calling task (or thread), printf
+ * style, truncated to 255 bytes, and return `code` unchanged: `return
+ * weft_seterr(-EINVAL, "bad port %d", port);`.  Does not suspend.
+ */
+int weft_seterr(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,9 @@ const char *weft_strerror(int code)
     case WEFT_ENOTASK: return "Not called from a weft task";
     case WEFT_ECLOSED: return "Closed";
     case WEFT_ECRASHED: return "Worker process crashed";
+    case WEFT_ERESOLVE: return "Name resolution failed";
+    case WEFT_ETLS: return "TLS failure";
+    case WEFT_EEOF: return "Unexpected end of stream";
     default: break;
     }
     if (code < 0)
@@ -36,7 +39,7 @@ const char *weft_strerror(int code)
 #endif
 }
 
-int weft__seterr(int code, const char *fmt, ...)
+static void vseterr(const char *fmt, va_list ap)
 {
     weft_loop *loop = weft__loop();
     weft_task *t = loop ? loop->current : NULL;
@@ -47,9 +50,23 @@ int weft__seterr(int code, const char *fmt, ...)
         if (t->errmsg)
             buf = t->errmsg;
     }
+    vsnprintf(buf, WEFT__ERRMSG_MAX, fmt, ap);
+}
+
+int weft__seterr(int code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, WEFT__ERRMSG_MAX, fmt, ap);
+    vseterr(fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int weft_seterr(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vseterr(fmt, ap);
     va_end(ap);
     return code;
 }
