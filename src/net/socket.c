@@ -195,8 +195,8 @@ int weft_tcp_connect(const char *host, uint16_t port, const weft_connect_opts *o
         int fd = connect_one(&addrs[0], !opts->nagle, deadline);
         if (fd < 0) {
             char name[128];
-            weft__seterr(fd, "weft_tcp_connect %s port %u: %s: %s", host, port,
-                         weft_addr_format(&addrs[0], name, sizeof name), weft_strerror(fd));
+            weft__seterr(fd, "connect %s: %s", weft_addr_format(&addrs[0], name, sizeof name),
+                         weft_strerror(fd));
         }
         return fd;
     }
@@ -210,7 +210,7 @@ int weft_tcp_connect(const char *host, uint16_t port, const weft_connect_opts *o
     int rc = connect_race(&r, stagger);
     weft_event_close(&r.changed);
     if (rc < 0)
-        weft__seterr(rc, "weft_tcp_connect %s port %u: %s", host, port,
+        weft__seterr(rc, "connect %s port %u: %s", host, port,
                      r.why[0] ? r.why : weft_strerror(rc));
     return rc;
 }

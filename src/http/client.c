@@ -1,0 +1,738 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HTTP/1.1 requests and responses over the session's pool.  A request takes
+ * a connection (or a slot to open one), writes the head and body, and reads
+ * the response head; the body is then read through the response, and the
+ * connection goes back to the pool the moment the body is complete.  Any
+ * error, timeout or cancel closes the connection it interrupted.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http-internal.h"
+#include "parser.h"
+#include "weft/error.h"
+#include "weft/task.h"
+
+#define MAX_FIELDS 128
+#define DRAIN_MAX (64 * 1024) /* unread body bytes read to keep a connection */
+
+struct weft_http_response {
+    weft_http_session *session;
+    weft__http_conn *conn;          /* NULL once released */
+    int status;
+    int version_minor;
+    const char *reason;
+    char *url;
+    size_t nfields;
+    const char **names, **values;
+    weft__http_framing framing;
+    uint64_t remaining;             /* LENGTH: body bytes left */
+    int64_t content_length;
+    weft__http_chunked chunked;
+    bool keep_alive;
+    bool done;                      /* body complete */
+    int failed;                     /* sticky error */
+    int64_t io_ns, total_deadline;
+    size_t max_body;
+    char *body;
+    size_t body_len;
+    bool body_complete;
+};
+
+/* ------------------------------------------------------------ deadlines */
+
+typedef struct limits {
+    int64_t pool, connect, io; /* spans in ns, or -1 = none */
+    int64_t total_deadline;
+} limits;
+
+static int64_t pick(int64_t req, int64_t sess)
+{
+    int64_t v = req ? req : sess;
+    return v == WEFT_HTTP_NO_TIMEOUT ? -1 : v * 1000000;
+}
+
+static int64_t until(int64_t span_ns, int64_t total_deadline)
+{
+    if (span_ns < 0)
+        return total_deadline;
+    int64_t d = weft_now() + span_ns;
+    return d < total_deadline ? d : total_deadline;
+}
+
+/* ------------------------------------------------------------ requests */
+
+static bool is_token_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+        || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_token(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!is_token_char((unsigned char)*s))
+            return false;
+    return true;
+}
+
+static bool is_field_value(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static bool idempotent(const char *m)
+{
+    static const char *const ok[] = { "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE" };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(m, ok[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool header_is(const char *name, const char *want) { return strcasecmp(name, want) == 0; }
+
+/* A growing buffer for the request head. */
+typedef struct strbuf {
+    char *p;
+    size_t len, cap;
+    char local[1024];
+    bool oom;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n + 256;
+        char *p = b->p == b->local ? malloc(cap) : realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        if (b->p == b->local)
+            memcpy(p, b->local, b->len);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void sb_str(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+static void sb_free(strbuf *b)
+{
+    if (b->p != b->local)
+        free(b->p);
+}
+
+/* What one round trip sends: the original request, or a redirect of it. */
+typedef struct round {
+    const char *method;
+    const weft_http_request *req;
+    bool with_body;
+    bool same_origin;   /* as the original URL: credentials may go along */
+} round;
+
+static int build_head(weft_http_session *s, const round *rd, const weft__url *u, strbuf *b)
+{
+    const weft_http_request *req = rd->req;
+    sb_str(b, rd->method);
+    sb_add(b, " ", 1);
+    sb_str(b, u->target);
+    sb_add(b, " HTTP/1.1\r\nHost: ", 17);
+    sb_str(b, u->authority);
+    sb_add(b, "\r\n", 2);
+    bool ua = false;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const weft_http_header *h = &req->headers[i];
+        if (!is_token(h->name) || !h->value || !is_field_value(h->value))
+            return weft_seterr(-EINVAL, "HTTP: bad header field '%.60s'",
+                               h->name ? h->name : "(null)");
+        if (header_is(h->name, "Host") || header_is(h->name, "Content-Length")
+            || header_is(h->name, "Transfer-Encoding"))
+            continue;
+        if (!rd->same_origin && (header_is(h->name, "Authorization")
+                                 || header_is(h->name, "Cookie")))
+            continue;
+        ua = ua || header_is(h->name, "User-Agent");
+        sb_str(b, h->name);
+        sb_add(b, ": ", 2);
+        sb_str(b, h->value);
+        sb_add(b, "\r\n", 2);
+    }
+    if (!ua) {
+        sb_str(b, "User-Agent: ");
+        sb_str(b, s->opts.user_agent ? s->opts.user_agent : "weft/0.1");
+        sb_add(b, "\r\n", 2);
+    }
+    if (rd->with_body) {
+        char len[48];
+        if (req->body_fn && req->body_fn_length < 0)
+            sb_str(b, "Transfer-Encoding: chunked\r\n");
+        else {
+            snprintf(len, sizeof len, "Content-Length: %llu\r\n",
+                     (unsigned long long)(req->body_fn ? (uint64_t)req->body_fn_length
+                                                       : (uint64_t)req->body_len));
+            sb_str(b, len);
+        }
+    } else if (strcmp(rd->method, "POST") == 0 || strcmp(rd->method, "PUT") == 0) {
+        sb_str(b, "Content-Length: 0\r\n");
+    }
+    sb_add(b, "\r\n", 2);
+    return b->oom ? weft_seterr(-ENOMEM, "HTTP: out of memory") : 0;
+}
+
+/* Send a producer's body, chunked or counted. */
+static int send_stream_body(weft_stream *st, const weft_http_request *req, const limits *lim)
+{
+    char buf[16 * 1024];
+    bool chunked = req->body_fn_length < 0;
+    uint64_t sent = 0;
+    for (;;) {
+        ssize_t n = req->body_fn(req->body_arg, buf, sizeof buf);
+        if (n < 0)
+            return weft_seterr((int)n, "HTTP: the request body producer failed: %s",
+                               weft_strerror((int)n));
+        if (!chunked && sent + (uint64_t)n > (uint64_t)req->body_fn_length)
+            return weft_seterr(-EINVAL, "HTTP: the body producer gave more than the %lld "
+                               "bytes announced", (long long)req->body_fn_length);
+        if (n == 0)
+            break;
+        sent += (uint64_t)n;
+        char size[24];
+        struct iovec iov[3] = { { size, 0 }, { buf, (size_t)n }, { (void *)"\r\n", 2 } };
+        if (chunked)
+            iov[0].iov_len = (size_t)snprintf(size, sizeof size, "%zx\r\n", (size_t)n);
+        ssize_t w = chunked ? weft_stream_writev(st, iov, 3, until(lim->io, lim->total_deadline))
+                            : weft_stream_write_all(st, buf, (size_t)n,
+                                                    until(lim->io, lim->total_deadline));
+        if (w < 0)
+            return (int)w;
+    }
+    if (!chunked && sent != (uint64_t)req->body_fn_length)
+        return weft_seterr(-EINVAL, "HTTP: the body producer gave %llu of the %lld bytes "
+                           "announced", (unsigned long long)sent, (long long)req->body_fn_length);
+    if (chunked) {
+        ssize_t w = weft_stream_write_all(st, "0\r\n\r\n", 5, until(lim->io, lim->total_deadline));
+        if (w < 0)
+            return (int)w;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ responses */
+
+static void resp_release(weft_http_response *r, bool reusable)
+{
+    if (r->conn) {
+        weft__http_release(r->session, r->conn, reusable);
+        r->conn = NULL;
+    }
+}
+
+/* The body is complete: pool the connection if the message allows it and
+ * nothing follows it (we never pipeline, so extra bytes are a broken peer). */
+static void resp_finish(weft_http_response *r)
+{
+    r->done = true;
+    size_t extra = 0;
+    if (r->conn)
+        weft_stream_peek(r->conn->stream, &extra);
+    resp_release(r, r->keep_alive && extra == 0);
+}
+
+static int resp_fail(weft_http_response *r, int rc)
+{
+    r->failed = rc;
+    resp_release(r, false);
+    return rc;
+}
+
+/* Copy the parsed head into the response (the stream buffer moves on). */
+static weft_http_response *resp_new(weft_http_session *s, const weft__http_head *h,
+                                    const weft__url *u)
+{
+    size_t strings = h->reason_len + 1;
+    for (size_t i = 0; i < h->nfields; i++)
+        strings += h->fields[i].name_len + h->fields[i].value_len + 2;
+    size_t ptrs = 2 * h->nfields * sizeof(char *);
+    weft_http_response *r = calloc(1, sizeof *r + ptrs + strings);
+    char *url = weft__url_format(u);
+    if (!r || !url) {
+        free(r);
+        free(url);
+        weft_seterr(-ENOMEM, "HTTP: out of memory");
+        return NULL;
+    }
+    r->session = s;
+    r->url = url;
+    r->status = h->status;
+    r->version_minor = h->version_minor;
+    r->nfields = h->nfields;
+    r->names = (const char **)(r + 1);
+    r->values = r->names + h->nfields;
+    char *p = (char *)(r->values + h->nfields);
+    memcpy(p, h->reason, h->reason_len);
+    p[h->reason_len] = '\0';
+    r->reason = p;
+    p += h->reason_len + 1;
+    for (size_t i = 0; i < h->nfields; i++) {
+        const weft__http_field *f = &h->fields[i];
+        memcpy(p, f->name, f->name_len);
+        p[f->name_len] = '\0';
+        r->names[i] = p;
+        p += f->name_len + 1;
+        memcpy(p, f->value, f->value_len);
+        p[f->value_len] = '\0';
+        r->values[i] = p;
+        p += f->value_len + 1;
+    }
+    r->framing = h->framing;
+    r->content_length = h->framing == WEFT__HTTP_BODY_LENGTH ? (int64_t)h->content_length : -1;
+    r->remaining = h->content_length;
+    r->keep_alive = h->keep_alive && !h->upgrade && h->status != 101;
+    return r;
+}
+
+/*
+ * Read a response head into a new response.  *got_bytes tells whether any
+ * byte of the answer arrived (a stale connection shows none).  Skips 1xx.
+ */
+static int read_head(weft_http_session *s, weft__http_conn *c, const char *method,
+                     const weft__url *u, const limits *lim, weft_http_response **out,
+                     bool *got_bytes)
+{
+    weft__http_field fields[MAX_FIELDS];
+    bool head = strcmp(method, "HEAD") == 0;
+    for (;;) {
+        weft__http_parser p;
+        weft__http_parser_init(&p, s->opts.max_head, MAX_FIELDS);
+        weft__http_head h = { .fields = fields };
+        const char *why = NULL;
+        int64_t n;
+        for (;;) {
+            size_t len;
+            const char *buf = weft_stream_peek(c->stream, &len);
+            if (len)
+                *got_bytes = true;
+            n = len ? weft__http_parse_response(&p, buf, len, head, &h, &why) : 0;
+            if (n != 0)
+                break;
+            ssize_t f = weft_stream_fill(c->stream, s->opts.max_head,
+                                         until(lim->io, lim->total_deadline));
+            if (f == 0) {
+                if (!*got_bytes)
+                    return weft_seterr(WEFT_EEOF, "HTTP %s: the server closed the connection "
+                                       "without answering", u->authority);
+                return weft_seterr(WEFT_EPROTO, "HTTP %s: the server closed the connection "
+                                   "in the middle of the response head", u->authority);
+            }
+            if (f == -EMSGSIZE)
+                return weft_seterr(WEFT_EPROTO, "HTTP %s: response head larger than %zu bytes",
+                                   u->authority, s->opts.max_head);
+            if (f == -ETIMEDOUT)
+                return weft_seterr(f, "HTTP %s: timed out reading the response head",
+                                   u->authority);
+            if (f < 0)
+                return (int)f;
+        }
+        if (n < 0)
+            return weft_seterr(WEFT_EPROTO, "HTTP %s: bad response: %s", u->authority,
+                               why ? why : "malformed");
+        if (h.status >= 100 && h.status < 200 && h.status != 101) {
+            weft_stream_consume(c->stream, (size_t)n); /* 100 Continue, 103 Early Hints */
+            continue;
+        }
+        weft_http_response *r = resp_new(s, &h, u);
+        weft_stream_consume(c->stream, (size_t)n);
+        if (!r)
+            return -ENOMEM;
+        *out = r;
+        return 0;
+    }
+}
+
+/* One round trip on one connection attempt.  Returns 0 with *out, or an
+ * error; *retry is set when a pooled connection turned out stale and the
+ * request may go again on a new one. */
+static int round_trip(weft_http_session *s, const round *rd, const weft__url *u,
+                      const limits *lim, bool fresh, weft_http_response **out, bool *retry)
+{
+    *retry = false;
+    weft__http_host *h = weft__http_host_get(s, u);
+    if (!h)
+        return -ENOMEM;
+    weft__http_conn *c;
+    int rc = weft__http_acquire(s, h, fresh, until(lim->pool, lim->total_deadline), &c);
+    if (rc < 0)
+        return rc;
+    bool reused = c != NULL;
+    if (!c) {
+        rc = weft__http_conn_open(s, h, until(lim->connect, lim->total_deadline), &c);
+        if (rc < 0)
+            return rc;
+    } else {
+        s->stats.reused++;
+    }
+    c->uses++;
+    s->stats.requests++;
+
+    strbuf b = { .p = b.local, .cap = sizeof b.local };
+    rc = build_head(s, rd, u, &b);
+    if (rc == 0) {
+        const weft_http_request *req = rd->req;
+        ssize_t w;
+        if (rd->with_body && !req->body_fn) {
+            struct iovec iov[2] = { { b.p, b.len }, { (void *)req->body, req->body_len } };
+            w = weft_stream_writev(c->stream, iov, 2, until(lim->io, lim->total_deadline));
+        } else {
+            w = weft_stream_write_all(c->stream, b.p, b.len, until(lim->io, lim->total_deadline));
+            if (w >= 0 && rd->with_body)
+                w = send_stream_body(c->stream, req, lim);
+        }
+        if (w < 0) {
+            rc = (int)w;
+            if (rc == -ETIMEDOUT)
+                weft_seterr(rc, "HTTP %s: timed out sending the request", u->authority);
+        }
+    }
+    sb_free(&b);
+    bool got = false;
+    weft_http_response *r = NULL;
+    if (rc == 0)
+        rc = read_head(s, c, rd->method, u, lim, &r, &got);
+    if (rc < 0) {
+        weft__http_release(s, c, false);
+        bool stale_sign = rc == -EPIPE || rc == -ECONNRESET || rc == WEFT_EEOF;
+        *retry = reused && !got && stale_sign && idempotent(rd->method) && !rd->req->body_fn;
+        return rc;
+    }
+    r->conn = c;
+    r->io_ns = lim->io;
+    r->total_deadline = lim->total_deadline;
+    if (r->framing == WEFT__HTTP_BODY_NONE)
+        resp_finish(r);
+    *out = r;
+    return 0;
+}
+
+static bool is_redirect(int status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* Read and drop a small remaining body so the connection can be reused. */
+static void drain(weft_http_response *r)
+{
+    char buf[4096];
+    size_t total = 0;
+    while (!r->done && !r->failed && total < DRAIN_MAX) {
+        ssize_t n = weft_http_response_read(r, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+}
+
+int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http_response **out)
+{
+    *out = NULL;
+    if (!s || !req)
+        return weft_seterr(-EINVAL, "weft_http_send: no session or request");
+    const char *method = req->method ? req->method : "GET";
+    if (!is_token(method))
+        return weft_seterr(-EINVAL, "HTTP: bad method '%.40s'", method);
+    const weft_http_timeouts *t = &req->timeouts, *st = &s->opts.timeouts;
+    if (t->pool < -1 || t->connect < -1 || t->io < -1 || t->total < -1)
+        return weft_seterr(-EINVAL, "HTTP: negative timeout");
+    int64_t total = pick(t->total, st->total);
+    limits lim = {
+        .pool = pick(t->pool, st->pool),
+        .connect = pick(t->connect, st->connect),
+        .io = pick(t->io, st->io),
+        .total_deadline = total < 0 ? WEFT_NO_DEADLINE : weft_now() + total,
+    };
+    int max_redirects = req->max_redirects ? req->max_redirects : s->opts.max_redirects;
+    if (max_redirects < 0)
+        max_redirects = 0;
+
+    weft__url u;
+    int rc = weft__url_parse(&u, req->url, NULL);
+    if (rc < 0)
+        return rc;
+    weft__http_host *origin = weft__http_host_get(s, &u);
+    round rd = {
+        .method = method,
+        .req = req,
+        .with_body = req->body_fn != NULL || req->body != NULL,
+        .same_origin = true,
+    };
+    for (int redirects = 0;; redirects++) {
+        weft_http_response *r = NULL;
+        bool retry;
+        rc = round_trip(s, &rd, &u, &lim, false, &r, &retry);
+        if (rc < 0 && retry) {
+            s->stats.retries++;
+            rc = round_trip(s, &rd, &u, &lim, true, &r, &retry);
+        }
+        if (rc < 0)
+            break;
+        const char *loc = weft_http_response_header(r, "Location");
+        bool follow = is_redirect(r->status) && loc
+                   && !((r->status == 307 || r->status == 308) && req->body_fn);
+        if (!follow || max_redirects == 0) {
+            r->max_body = req->max_body ? req->max_body : s->opts.max_body;
+            *out = r;
+            break;
+        }
+        if (redirects >= max_redirects) {
+            rc = weft_seterr(-ELOOP, "HTTP: more than %d redirects, the last to %.100s",
+                             max_redirects, loc);
+            weft_http_response_free(r);
+            break;
+        }
+        weft__url next;
+        rc = weft__url_parse(&next, loc, &u);
+        if (rc < 0) {
+            weft_http_response_free(r);
+            break;
+        }
+        int status = r->status;
+        drain(r);
+        weft_http_response_free(r);
+        weft__url_free(&u);
+        u = next;
+        if (status == 303 || ((status == 301 || status == 302)
+                                 && strcmp(rd.method, "HEAD") != 0)) {
+            /* 303 always, and 301/302 as browsers do: the next request is a GET. */
+            rd.method = strcmp(rd.method, "HEAD") == 0 ? "HEAD" : "GET";
+            rd.with_body = false;
+        }
+        rd.same_origin = rd.same_origin && weft__http_host_get(s, &u) == origin;
+    }
+    weft__url_free(&u);
+    return rc;
+}
+
+int weft_http_fetch(weft_http_session *s, const weft_http_request *req, weft_http_response **out)
+{
+    int rc = weft_http_send(s, req, out);
+    if (rc < 0)
+        return rc;
+    const void *body;
+    size_t len;
+    rc = weft_http_response_body(*out, &body, &len);
+    if (rc < 0) {
+        weft_http_response_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int weft_http_get(weft_http_session *s, const char *url, weft_http_response **out)
+{
+    weft_http_request req = { .url = url };
+    return weft_http_fetch(s, &req, out);
+}
+
+/* ------------------------------------------------------------ body */
+
+static int body_error(weft_http_response *r, int rc, const char *what)
+{
+    if (rc == -ETIMEDOUT)
+        weft_seterr(rc, "HTTP %s: timed out reading the body", r->url);
+    else if (what)
+        weft_seterr(rc, "HTTP %s: %s", r->url, what);
+    return resp_fail(r, rc);
+}
+
+static int64_t body_deadline(const weft_http_response *r)
+{
+    return until(r->io_ns, r->total_deadline);
+}
+
+ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len)
+{
+    if (r->failed)
+        return r->failed;
+    if (r->done || len == 0)
+        return 0;
+    weft_stream *st = r->conn->stream;
+    switch (r->framing) {
+    case WEFT__HTTP_BODY_NONE:
+        resp_finish(r);
+        return 0;
+    case WEFT__HTTP_BODY_LENGTH: {
+        if (r->remaining == 0) {
+            resp_finish(r);
+            return 0;
+        }
+        size_t want = len < r->remaining ? len : (size_t)r->remaining;
+        ssize_t n = weft_stream_read_some(st, buf, want, body_deadline(r));
+        if (n == 0) {
+            char what[96];
+            snprintf(what, sizeof what, "body shorter than declared (%llu bytes missing)",
+                     (unsigned long long)r->remaining);
+            return body_error(r, WEFT_EPROTO, what);
+        }
+        if (n < 0)
+            return body_error(r, (int)n, NULL);
+        r->remaining -= (uint64_t)n;
+        if (r->remaining == 0)
+            resp_finish(r);
+        return n;
+    }
+    case WEFT__HTTP_BODY_UNTIL_CLOSE: {
+        ssize_t n = weft_stream_read_some(st, buf, len, body_deadline(r));
+        if (n == 0)
+            resp_finish(r); /* keep_alive is false: closes */
+        else if (n < 0)
+            return body_error(r, (int)n, NULL);
+        return n;
+    }
+    case WEFT__HTTP_BODY_CHUNKED:
+        for (;;) {
+            size_t have;
+            const char *in = weft_stream_peek(st, &have);
+            if (have == 0) {
+                ssize_t f = weft_stream_fill(st, 64 * 1024, body_deadline(r));
+                if (f == 0)
+                    return body_error(r, WEFT_EPROTO, "the connection closed inside the "
+                                      "chunked body");
+                if (f < 0)
+                    return body_error(r, (int)f, NULL);
+                continue;
+            }
+            size_t used = 0, dlen = 0;
+            const char *data = NULL, *why = NULL;
+            /* Never more input than `len`: the data span fits the caller's buffer. */
+            int rc = weft__http_chunked_feed(&r->chunked, in, have < len ? have : len, &used,
+                                             &data, &dlen, &why);
+            if (rc < 0) {
+                char what[96];
+                snprintf(what, sizeof what, "bad chunked body: %s", why ? why : "malformed");
+                return body_error(r, WEFT_EPROTO, what);
+            }
+            if (dlen)
+                memcpy(buf, data, dlen);
+            weft_stream_consume(st, used);
+            if (rc == 1) {
+                resp_finish(r);
+                return (ssize_t)dlen;
+            }
+            if (dlen)
+                return (ssize_t)dlen;
+        }
+    }
+    return body_error(r, -EINVAL, "unknown framing");
+}
+
+int weft_http_response_body(weft_http_response *r, const void **body, size_t *len)
+{
+    if (r->body_complete) {
+        *body = r->body;
+        *len = r->body_len;
+        return 0;
+    }
+    if (r->failed)
+        return r->failed;
+    size_t max = r->max_body ? r->max_body : r->session->opts.max_body;
+    if (r->content_length >= 0 && (uint64_t)r->content_length > max) {
+        char what[96];
+        snprintf(what, sizeof what, "body of %lld bytes is larger than the limit of %zu",
+                 (long long)r->content_length, max);
+        return body_error(r, -EMSGSIZE, what);
+    }
+    size_t cap = r->content_length >= 0 ? (size_t)r->content_length + 1 : 16 * 1024;
+    if (!r->body) {
+        r->body = malloc(cap);
+        if (!r->body)
+            return body_error(r, -ENOMEM, "out of memory");
+    }
+    for (;;) {
+        if (r->body_len + 1 >= cap) {
+            if (r->body_len >= max) {
+                /* One byte more than the limit tells a body that is too large. */
+                char one;
+                ssize_t n = weft_http_response_read(r, &one, 1);
+                if (n < 0)
+                    return (int)n;
+                if (n == 0)
+                    break;
+                char what[64];
+                snprintf(what, sizeof what, "body larger than the limit of %zu bytes", max);
+                return body_error(r, -EMSGSIZE, what);
+            }
+            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *p = realloc(r->body, cap);
+            if (!p)
+                return body_error(r, -ENOMEM, "out of memory");
+            r->body = p;
+        }
+        ssize_t n = weft_http_response_read(r, r->body + r->body_len, cap - 1 - r->body_len);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            break;
+        r->body_len += (size_t)n;
+    }
+    r->body[r->body_len] = '\0';
+    r->body_complete = true;
+    *body = r->body;
+    *len = r->body_len;
+    return 0;
+}
+
+/* ------------------------------------------------------------ accessors */
+
+int weft_http_response_status(const weft_http_response *r) { return r->status; }
+const char *weft_http_response_reason(const weft_http_response *r) { return r->reason; }
+int weft_http_response_version(const weft_http_response *r) { return r->version_minor; }
+const char *weft_http_response_url(const weft_http_response *r) { return r->url; }
+size_t weft_http_response_header_count(const weft_http_response *r) { return r->nfields; }
+int64_t weft_http_response_content_length(const weft_http_response *r)
+{
+    return r->content_length;
+}
+
+const char *weft_http_response_header(const weft_http_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->nfields; i++)
+        if (strcasecmp(r->names[i], name) == 0)
+            return r->values[i];
+    return NULL;
+}
+
+bool weft_http_response_header_at(const weft_http_response *r, size_t i, const char **name,
+                                  const char **value)
+{
+    if (i >= r->nfields)
+        return false;
+    *name = r->names[i];
+    *value = r->values[i];
+    return true;
+}
+
+void weft_http_response_free(weft_http_response *r)
+{
+    if (!r)
+        return;
+    resp_release(r, false); /* body not read to its end: the connection cannot be reused */
+    free(r->body);
+    free(r->url);
+    free(r);
+}

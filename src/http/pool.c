@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session's connection pool.  Slots are counted, not connections: a
+ * request holds a slot from the moment it is granted one (connecting counts),
+ * so the limits hold while connections are being opened.  Waiters are served
+ * in FIFO order, each by handing it a slot or an idle connection directly
+ * (no barging: a newcomer cannot take what a waiter was promised).  Idle
+ * connections are kept most-recently-used first per host and expire by a
+ * timer; a stale one (the server closed it while idle) is caught by a peek
+ * before reuse.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "http-internal.h"
+#include "weft/error.h"
+#include "weft/io.h"
+#include "weft/task.h"
+
+#define DEFAULT_LIMIT 100
+#define DEFAULT_IDLE_MS 15000
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_TOTAL_MS 300000
+#define DEFAULT_REDIRECTS 10
+#define DEFAULT_MAX_HEAD (64 * 1024)
+#define DEFAULT_MAX_BODY (64 * 1024 * 1024)
+
+/* ------------------------------------------------------------ lists */
+
+static void idle_unlink(weft_http_session *s, weft__http_conn *c)
+{
+    weft__http_host *h = c->host;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->idle = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->lru_prev)
+        c->lru_prev->lru_next = c->lru_next;
+    else
+        s->lru_head = c->lru_next;
+    if (c->lru_next)
+        c->lru_next->lru_prev = c->lru_prev;
+    else
+        s->lru_tail = c->lru_prev;
+    c->prev = c->next = c->lru_prev = c->lru_next = NULL;
+    s->idle--;
+}
+
+static void idle_push(weft_http_session *s, weft__http_conn *c)
+{
+    weft__http_host *h = c->host;
+    c->prev = NULL;
+    c->next = h->idle;
+    if (h->idle)
+        h->idle->prev = c;
+    h->idle = c;
+    c->lru_next = NULL;
+    c->lru_prev = s->lru_tail;
+    if (s->lru_tail)
+        s->lru_tail->lru_next = c;
+    else
+        s->lru_head = c;
+    s->lru_tail = c;
+    s->idle++;
+}
+
+static void waiter_unlink(weft_http_session *s, weft__http_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        s->wait_head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        s->wait_tail = w->prev;
+    w->prev = w->next = NULL;
+}
+
+/* ------------------------------------------------------------ session */
+
+static int64_t or_default(int64_t v, int64_t def) { return v == 0 ? def : v; }
+
+static void session_destroy(weft_http_session *s);
+
+/* Close a connection (its slot is freed). */
+static void conn_close(weft_http_session *s, weft__http_conn *c)
+{
+    weft_stream_close(c->stream);
+    c->host->open--;
+    s->open--;
+    free(c);
+}
+
+static void kick(weft_http_session *s);
+
+static void idle_expire(weft_timer *t)
+{
+    weft_http_session *s = t->data;
+    int64_t now = weft_now();
+    int64_t ttl = s->opts.idle_timeout * 1000000;
+    while (s->lru_head && now - s->lru_head->idle_since >= ttl) {
+        weft__http_conn *c = s->lru_head;
+        idle_unlink(s, c);
+        conn_close(s, c);
+        s->stats.closed_idle++;
+    }
+    if (s->lru_head)
+        weft_timer_start(&s->idle_timer, s->lru_head->idle_since + ttl);
+    kick(s);
+}
+
+weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
+{
+    static const weft_http_session_opts none = { 0 };
+    if (!opts)
+        opts = &none;
+    weft_http_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        weft_seterr(-ENOMEM, "weft_http_session_new: out of memory");
+        return NULL;
+    }
+    s->opts = *opts;
+    weft_http_session_opts *o = &s->opts;
+    o->limit = o->limit ? o->limit : DEFAULT_LIMIT;
+    o->max_idle = o->max_idle ? o->max_idle : o->limit;
+    o->idle_timeout = or_default(o->idle_timeout, DEFAULT_IDLE_MS);
+    o->timeouts.pool = or_default(o->timeouts.pool, DEFAULT_TIMEOUT_MS);
+    o->timeouts.connect = or_default(o->timeouts.connect, DEFAULT_TIMEOUT_MS);
+    o->timeouts.io = or_default(o->timeouts.io, DEFAULT_TIMEOUT_MS);
+    o->timeouts.total = or_default(o->timeouts.total, DEFAULT_TOTAL_MS);
+    o->max_redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS;
+    o->max_head = o->max_head ? o->max_head : DEFAULT_MAX_HEAD;
+    o->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
+    s->tls = o->tls;
+    if (o->timeouts.pool < WEFT_HTTP_NO_TIMEOUT || o->timeouts.connect < WEFT_HTTP_NO_TIMEOUT
+        || o->timeouts.io < WEFT_HTTP_NO_TIMEOUT || o->timeouts.total < WEFT_HTTP_NO_TIMEOUT
+        || o->idle_timeout < WEFT_HTTP_NO_TIMEOUT || o->max_redirects < WEFT_HTTP_NO_REDIRECTS
+        || o->max_head < 256) {
+        free(s);
+        weft_seterr(-EINVAL, "weft_http_session_new: a negative timeout, redirect count, or "
+                    "max_head below 256");
+        return NULL;
+    }
+    weft_timer_init(&s->idle_timer, idle_expire, s);
+    return s;
+}
+
+static void session_destroy(weft_http_session *s)
+{
+    weft_timer_stop(&s->idle_timer);
+    while (s->hosts) {
+        weft__http_host *h = s->hosts;
+        s->hosts = h->next;
+        free(h);
+    }
+    if (s->own_tls)
+        weft_tls_ctx_free(s->tls);
+    free(s);
+}
+
+void weft_http_session_free(weft_http_session *s)
+{
+    if (!s)
+        return;
+    s->closing = true;
+    while (s->lru_head) {
+        weft__http_conn *c = s->lru_head;
+        idle_unlink(s, c);
+        conn_close(s, c);
+    }
+    /* Waiters wake with WEFT_ECLOSED (they own nothing yet). */
+    for (weft__http_waiter *w = s->wait_head; w; w = w->next)
+        weft_event_set(&w->granted);
+    if (s->busy == 0 && !s->wait_head)
+        session_destroy(s);
+}
+
+void weft_http_session_stats(const weft_http_session *s, weft_http_stats *st)
+{
+    *st = s->stats;
+    st->open = s->open;
+    st->idle = s->idle;
+}
+
+weft__http_host *weft__http_host_get(weft_http_session *s, const weft__url *u)
+{
+    for (weft__http_host *h = s->hosts; h; h = h->next)
+        if (h->port == u->port && h->tls == u->tls && strcmp(h->name, u->host) == 0)
+            return h;
+    weft__http_host *h = calloc(1, sizeof *h);
+    if (!h) {
+        weft_seterr(-ENOMEM, "HTTP: out of memory");
+        return NULL;
+    }
+    h->tls = u->tls;
+    h->port = u->port;
+    memcpy(h->name, u->host, sizeof h->name);
+    h->next = s->hosts;
+    s->hosts = h;
+    return h;
+}
+
+/* ------------------------------------------------------------ slots */
+
+static bool can_open(const weft_http_session *s, const weft__http_host *h)
+{
+    return s->open < s->opts.limit
+        && (s->opts.limit_per_host == 0 || h->open < s->opts.limit_per_host);
+}
+
+/* Make a slot free for `h` by closing an idle connection when a limit is
+ * what stops it: the oldest idle one of another host (of any host, `h`'s own
+ * too, when `fresh` asks for a new connection).  Returns true if `h` can open
+ * a connection now. */
+static bool make_room(weft_http_session *s, weft__http_host *h, bool fresh)
+{
+    if (can_open(s, h))
+        return true;
+    weft__http_conn *victim = NULL;
+    if (s->opts.limit_per_host && h->open >= s->opts.limit_per_host) {
+        if (!fresh || !h->idle)
+            return false;
+        for (victim = h->idle; victim->next; victim = victim->next) /* its oldest */
+            ;
+    } else {
+        for (victim = s->lru_head; victim && victim->host == h && !fresh;)
+            victim = victim->lru_next;
+    }
+    if (!victim)
+        return false;
+    idle_unlink(s, victim);
+    conn_close(s, victim);
+    s->stats.closed_idle++;
+    return can_open(s, h);
+}
+
+static void reserve(weft_http_session *s, weft__http_host *h)
+{
+    s->open++;
+    h->open++;
+    s->busy++;
+}
+
+/* Whether an idle connection is still usable: not expired, nothing unread,
+ * and the server has not closed it (a peek that would block). */
+static bool conn_alive(weft_http_session *s, weft__http_conn *c)
+{
+    if (s->opts.idle_timeout != WEFT_HTTP_NO_TIMEOUT
+        && weft_now() - c->idle_since >= s->opts.idle_timeout * 1000000)
+        return false;
+    size_t buffered;
+    weft_stream_peek(c->stream, &buffered);
+    if (buffered)
+        return false;
+    char b;
+    ssize_t n = recv(weft_stream_fd(c->stream), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Take the freshest live idle connection of `h`, closing dead ones. */
+static weft__http_conn *take_idle(weft_http_session *s, weft__http_host *h)
+{
+    while (h->idle) {
+        weft__http_conn *c = h->idle;
+        idle_unlink(s, c);
+        if (conn_alive(s, c)) {
+            s->busy++;
+            return c;
+        }
+        conn_close(s, c);
+        s->stats.discarded++;
+    }
+    return NULL;
+}
+
+/* Serve waiters, oldest first, with whatever is free now. */
+static void kick(weft_http_session *s)
+{
+    for (weft__http_waiter *w = s->wait_head, *next; w; w = next) {
+        next = w->next;
+        weft__http_conn *c = w->fresh ? NULL : take_idle(s, w->host);
+        if (c) {
+            w->conn = c;
+        } else if (make_room(s, w->host, w->fresh)) {
+            reserve(s, w->host);
+            w->has_slot = true;
+        } else {
+            continue;
+        }
+        waiter_unlink(s, w);
+        weft_event_set(&w->granted);
+    }
+}
+
+int weft__http_acquire(weft_http_session *s, weft__http_host *h, bool fresh, int64_t deadline,
+                       weft__http_conn **conn)
+{
+    *conn = NULL;
+    if (s->closing)
+        return weft_seterr(WEFT_ECLOSED, "HTTP: the session is closed");
+    if (!s->wait_head) { /* nobody queued before us */
+        if (!fresh && (*conn = take_idle(s, h)))
+            return 0;
+        if (make_room(s, h, fresh)) {
+            reserve(s, h);
+            return 0;
+        }
+    }
+    weft__http_waiter w = { .host = h, .fresh = fresh };
+    weft_event_init(&w.granted);
+    w.prev = s->wait_tail;
+    if (s->wait_tail)
+        s->wait_tail->next = &w;
+    else
+        s->wait_head = &w;
+    s->wait_tail = &w;
+    s->stats.slot_waits++;
+    int rc = weft_event_wait_until(&w.granted, deadline);
+    weft_event_close(&w.granted);
+    if (w.conn || w.has_slot) {
+        if (rc >= 0) {
+            *conn = w.conn;
+            return 0;
+        }
+        /* Granted just as the wait failed: give it back. */
+        if (w.conn)
+            weft__http_release(s, w.conn, true);
+        else
+            weft__http_slot_release(s, h);
+    } else {
+        waiter_unlink(s, &w);
+        if (s->closing) {
+            if (!s->wait_head && s->busy == 0)
+                session_destroy(s);
+            return weft_seterr(WEFT_ECLOSED, "HTTP: the session was closed while waiting");
+        }
+    }
+    if (rc == -ETIMEDOUT)
+        return weft_seterr(rc, "HTTP %s:%u: timed out waiting for a connection slot "
+                           "(%zu of %zu connections in use)", h->name, h->port, s->open,
+                           s->opts.limit);
+    return weft_seterr(rc, "HTTP %s:%u: %s while waiting for a connection slot", h->name,
+                       h->port, weft_strerror(rc));
+}
+
+void weft__http_slot_release(weft_http_session *s, weft__http_host *h)
+{
+    h->open--;
+    s->open--;
+    s->busy--;
+    kick(s);
+    if (s->closing && s->busy == 0 && !s->wait_head)
+        session_destroy(s);
+}
+
+int weft__http_conn_open(weft_http_session *s, weft__http_host *h, int64_t deadline,
+                         weft__http_conn **out)
+{
+    weft__http_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        weft__http_slot_release(s, h);
+        return weft_seterr(-ENOMEM, "HTTP: out of memory");
+    }
+    int rc = weft_tcp_connect(h->name, h->port, NULL, deadline);
+    if (rc >= 0) {
+        c->stream = weft_stream_new(rc, 0);
+        rc = c->stream ? 0 : -ENOMEM;
+    }
+    if (rc == 0 && h->tls) {
+        if (!s->tls) {
+            s->tls = weft_tls_client_new(&(weft_tls_opts){ .alpn = "http/1.1" });
+            s->own_tls = s->tls != NULL;
+        }
+        rc = s->tls ? weft_stream_start_tls(c->stream, s->tls, h->name, deadline) : WEFT_ETLS;
+    }
+    if (rc < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", weft_errmsg());
+        weft_stream_close(c->stream);
+        free(c);
+        weft__http_slot_release(s, h);
+        if (rc == -ETIMEDOUT)
+            return weft_seterr(rc, "HTTP %s:%u: timed out connecting", h->name, h->port);
+        return weft_seterr(rc, "HTTP: %s", msg);
+    }
+    c->host = h;
+    s->stats.opened++;
+    *out = c;
+    return 0;
+}
+
+void weft__http_release(weft_http_session *s, weft__http_conn *c, bool reusable)
+{
+    s->busy--;
+    if (!reusable || s->closing) {
+        conn_close(s, c);
+        if (!reusable)
+            s->stats.discarded++;
+    } else {
+        c->idle_since = weft_now();
+        idle_push(s, c);
+        while (s->idle > s->opts.max_idle) {
+            weft__http_conn *old = s->lru_head;
+            idle_unlink(s, old);
+            conn_close(s, old);
+            s->stats.closed_idle++;
+        }
+        if (s->opts.idle_timeout != WEFT_HTTP_NO_TIMEOUT && !weft_timer_active(&s->idle_timer)
+            && s->lru_head)
+            weft_timer_start(&s->idle_timer,
+                             s->lru_head->idle_since + s->opts.idle_timeout * 1000000);
+    }
+    kick(s);
+    if (s->closing && s->busy == 0 && !s->wait_head)
+        session_destroy(s);
+}
