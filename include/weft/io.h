@@ -30,6 +30,16 @@ enum {
 int weft_wait_fd(int fd, int events, int64_t deadline);
 
 /*
+ * The readiness the loop has seen on `fd` that no waiter has taken yet: a
+ * mask of WEFT_READABLE / WEFT_WRITABLE (error and hang-up count as both),
+ * 0 when none was seen or weft never waited on the fd.  A hint, not a
+ * promise: the bytes behind it may have been read since, so confirm with a
+ * non-blocking call.  Costs no system call — e.g. a connection pool can
+ * tell that an idle connection was closed by its peer.  Does not suspend.
+ */
+int weft_fd_seen_ready(int fd);
+
+/*
  * read(2)/write(2) that never block the loop: try the call first, and only
  * when it would block (EAGAIN) wait for readiness and try again.  `fd` must
  * be non-blocking (see weft_set_nonblocking).  Return the byte count (0 at

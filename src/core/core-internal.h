@@ -116,6 +116,7 @@ typedef struct weft__fd {
     uint8_t registered;   /* added to epoll */
     uint8_t ready;        /* edges seen while nobody waited (WEFT_READABLE|WRITABLE) */
     uint8_t unpollable;   /* regular file: always ready */
+    uint8_t closed;       /* sticky: the peer hung up (READABLE) or an error (both) */
     weft__list waiters;   /* tasks (wait_link), each with its wait_events */
 } weft__fd;
 
@@ -263,6 +264,14 @@ void weft__fds_free(weft_loop *loop);
 void weft__timers_run(weft_loop *loop);
 int64_t weft__timers_next(const weft_loop *loop);
 void weft__timers_free(weft_loop *loop);
+
+/* weft_wait_fd; `fresh`: the caller just saw EAGAIN, so a remembered edge
+ * for these events is stale and is dropped. */
+int weft__wait_fd(int fd, int events, int64_t deadline, bool fresh);
+
+/* A read just emptied (or a write filled) the socket: every edge remembered
+ * for `events` so far is spent.  Does not touch the sticky hang-up. */
+void weft__fd_consumed(int fd, int events);
 
 /* Readiness of `fd` reported by the backend: wake its waiters. */
 void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events);

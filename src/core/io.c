@@ -35,13 +35,14 @@ static weft__fd *fd_record(weft_loop *loop, int fd)
             f[i].registered = old->registered;
             f[i].ready = old->ready;
             f[i].unpollable = old->unpollable;
+            f[i].closed = old->closed;
             /* Move the waiters over to the new list head. */
             while (!weft__list_empty(&old->waiters)) {
                 weft__list *it = weft__list_pop_front(&old->waiters);
                 weft__list_push_back(&f[i].waiters, it);
             }
         } else {
-            f[i].registered = f[i].ready = f[i].unpollable = 0;
+            f[i].registered = f[i].ready = f[i].unpollable = f[i].closed = 0;
         }
     }
     free(loop->fds);
@@ -79,6 +80,13 @@ void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events)
         ready |= WEFT_WRITABLE;
     if (events & (EPOLLHUP | EPOLLERR))
         ready |= WEFT_READABLE | WEFT_WRITABLE;
+    /* A hang-up is a state, not an event: edge-triggered epoll reports it
+     * once, possibly together with data a reader then takes in a read that
+     * does not reach the end.  Remember it, so every later wait for reading
+     * returns at once (and reads see EOF or the error). */
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        f->closed |= (events & (EPOLLHUP | EPOLLERR)) ? WEFT_READABLE | WEFT_WRITABLE
+                                                       : WEFT_READABLE;
     /* An edge nobody waits for is kept for the next wait.  A waiter that
      * was already woken (timeout, cancel) and has not run yet is leaving:
      * it does not take the edge. */
@@ -120,11 +128,14 @@ static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fres
         }
         f->registered = 1;
         f->ready = 0;
+        f->closed = 0;
     }
     if (f->unpollable)
         return events;
     if (fresh)
         f->ready &= (uint8_t)~events;
+    if (f->closed & events)
+        return f->closed & events;
     if (f->ready & events) {
         int r = f->ready & events;
         f->ready &= (uint8_t)~r;
@@ -141,6 +152,29 @@ static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fres
     if (rc < 0)
         return weft__seterr(rc, "weft_wait_fd: fd %d: %s", fd, weft_strerror(rc));
     return rc;
+}
+
+int weft__wait_fd(int fd, int events, int64_t deadline, bool fresh)
+{
+    weft_task *t = weft__require_task("weft_wait_fd");
+    if (!t)
+        return WEFT_ENOTASK;
+    return wait_fd(t, fd, events, deadline, fresh);
+}
+
+void weft__fd_consumed(int fd, int events)
+{
+    weft_loop *loop = weft__loop();
+    if (loop && fd >= 0 && fd < loop->nfds)
+        loop->fds[fd].ready &= (uint8_t)~events;
+}
+
+int weft_fd_seen_ready(int fd)
+{
+    weft_loop *loop = weft__loop();
+    if (!loop || fd < 0 || fd >= loop->nfds || !loop->fds[fd].registered)
+        return 0;
+    return loop->fds[fd].ready | loop->fds[fd].closed;
 }
 
 int weft_wait_fd(int fd, int events, int64_t deadline)

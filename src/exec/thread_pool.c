@@ -218,29 +218,39 @@ static int wait_job(weft_task *t, weft__job *job, int64_t deadline)
     return job->finished ? 0 : rc;
 }
 
+/* A call that fails before its job is queued: with on_detached_done, the
+ * caller has handed `arg` over, so it is given back through it (exec.h). */
+static int refuse(const weft_blocking_opts *opts, void *arg, int rc)
+{
+    if (opts && opts->on_detached_done)
+        opts->on_detached_done(arg, -ECANCELED);
+    return rc;
+}
+
 int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg, int *result,
                          const weft_blocking_opts *opts)
 {
     weft_task *t = weft__require_task("weft_thread_pool_run");
     if (!t)
-        return WEFT_ENOTASK;
+        return refuse(opts, arg, WEFT_ENOTASK);
     if (!fn)
-        return weft__seterr(-EINVAL, "weft_thread_pool_run: NULL function");
+        return refuse(opts, arg, weft__seterr(-EINVAL, "weft_thread_pool_run: NULL function"));
     if (!pool && !(pool = weft_thread_pool_default()))
-        return weft__seterr(-ENOMEM, "weft_thread_pool_run: no default pool: %s",
-                            weft_errmsg());
+        return refuse(opts, arg, weft__seterr(-ENOMEM, "weft_thread_pool_run: no default "
+                                              "pool: %s", weft_errmsg()));
     if (weft__cancel_visible(t))
-        return weft__seterr(-ECANCELED, "weft_thread_pool_run: %s", weft_strerror(-ECANCELED));
+        return refuse(opts, arg, weft__seterr(-ECANCELED, "weft_thread_pool_run: %s",
+                                              weft_strerror(-ECANCELED)));
     int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : WEFT_NO_DEADLINE;
     /* A deadline (its own, a scope's or a shield's) that has passed already
      * fails the call here: once queued, an idle worker could start the job
      * before the wait below notices, and the job would run after all. */
     if (deadline <= t->loop->now || t->deadline <= t->loop->now)
-        return weft__seterr(-ETIMEDOUT, "weft_thread_pool_run: %s before the job started",
-                            weft_strerror(-ETIMEDOUT));
+        return refuse(opts, arg, weft__seterr(-ETIMEDOUT, "weft_thread_pool_run: %s before "
+                                              "the job started", weft_strerror(-ETIMEDOUT)));
     weft__job *job = calloc(1, sizeof *job);
     if (!job)
-        return weft__seterr(-ENOMEM, "weft_thread_pool_run: out of memory");
+        return refuse(opts, arg, weft__seterr(-ENOMEM, "weft_thread_pool_run: out of memory"));
     job->pool = pool;
     job->loop = t->loop;
     job->task = t;
@@ -254,7 +264,8 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
     if (pool->shutdown) {
         pthread_mutex_unlock(&pool->lock);
         free(job);
-        return weft__seterr(-ESHUTDOWN, "weft_thread_pool_run: the pool is shutting down");
+        return refuse(opts, arg, weft__seterr(-ESHUTDOWN, "weft_thread_pool_run: the pool is "
+                                              "shutting down"));
     }
     weft__list_push_back(&pool->queue, &job->link);
     pthread_cond_signal(&pool->cond);
@@ -268,10 +279,8 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
             weft__list_remove(&job->link);
             pthread_mutex_unlock(&pool->lock);
             free(job);
-            if (opts && opts->on_detached_done)
-                opts->on_detached_done(arg, -ECANCELED); /* owns arg on failure */
-            return weft__seterr(rc, "weft_thread_pool_run: %s before the job started",
-                                weft_strerror(rc));
+            return refuse(opts, arg, weft__seterr(rc, "weft_thread_pool_run: %s before the "
+                                                  "job started", weft_strerror(rc)));
         }
         atomic_store(&job->cancel, true);
         if (job->state == JOB_RUNNING && job->on_detached_done) {

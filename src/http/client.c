@@ -26,7 +26,8 @@ struct weft_http_response {
     int status;
     int version_minor;
     const char *reason;
-    char *url;
+    weft__url where;                /* the URL that answered */
+    char *url;                      /* formatted on demand */
     size_t nfields;
     const char **names, **values;
     weft__http_framing framing;
@@ -263,23 +264,18 @@ static int resp_fail(weft_http_response *r, int rc)
 }
 
 /* Copy the parsed head into the response (the stream buffer moves on). */
-static weft_http_response *resp_new(weft_http_session *s, const weft__http_head *h,
-                                    const weft__url *u)
+static weft_http_response *resp_new(weft_http_session *s, const weft__http_head *h)
 {
     size_t strings = h->reason_len + 1;
     for (size_t i = 0; i < h->nfields; i++)
         strings += h->fields[i].name_len + h->fields[i].value_len + 2;
     size_t ptrs = 2 * h->nfields * sizeof(char *);
     weft_http_response *r = calloc(1, sizeof *r + ptrs + strings);
-    char *url = weft__url_format(u);
-    if (!r || !url) {
-        free(r);
-        free(url);
+    if (!r) {
         weft_seterr(-ENOMEM, "HTTP: out of memory");
         return NULL;
     }
     r->session = s;
-    r->url = url;
     r->status = h->status;
     r->version_minor = h->version_minor;
     r->nfields = h->nfields;
@@ -357,7 +353,7 @@ static int read_head(weft_http_session *s, weft__http_conn *c, const char *metho
             weft_stream_consume(c->stream, (size_t)n); /* 100 Continue, 103 Early Hints */
             continue;
         }
-        weft_http_response *r = resp_new(s, &h, u);
+        weft_http_response *r = resp_new(s, &h);
         weft_stream_consume(c->stream, (size_t)n);
         if (!r)
             return -ENOMEM;
@@ -496,6 +492,8 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
                    && !((r->status == 307 || r->status == 308) && req->body_fn);
         if (!follow || max_redirects == 0) {
             r->max_body = req->max_body ? req->max_body : s->opts.max_body;
+            r->where = u; /* the response owns the URL now */
+            u.target = NULL;
             *out = r;
             break;
         }
@@ -554,9 +552,9 @@ int weft_http_get(weft_http_session *s, const char *url, weft_http_response **ou
 static int body_error(weft_http_response *r, int rc, const char *what)
 {
     if (rc == -ETIMEDOUT)
-        weft_seterr(rc, "HTTP %s: timed out reading the body", r->url);
+        weft_seterr(rc, "HTTP %s: timed out reading the body", weft_http_response_url(r));
     else if (what)
-        weft_seterr(rc, "HTTP %s: %s", r->url, what);
+        weft_seterr(rc, "HTTP %s: %s", weft_http_response_url(r), what);
     return resp_fail(r, rc);
 }
 
@@ -702,7 +700,13 @@ int weft_http_response_body(weft_http_response *r, const void **body, size_t *le
 int weft_http_response_status(const weft_http_response *r) { return r->status; }
 const char *weft_http_response_reason(const weft_http_response *r) { return r->reason; }
 int weft_http_response_version(const weft_http_response *r) { return r->version_minor; }
-const char *weft_http_response_url(const weft_http_response *r) { return r->url; }
+const char *weft_http_response_url(const weft_http_response *r)
+{
+    weft_http_response *w = (weft_http_response *)r; /* a cache, not a change */
+    if (!w->url)
+        w->url = weft__url_format(&w->where);
+    return w->url ? w->url : "";
+}
 size_t weft_http_response_header_count(const weft_http_response *r) { return r->nfields; }
 int64_t weft_http_response_content_length(const weft_http_response *r)
 {
@@ -734,5 +738,6 @@ void weft_http_response_free(weft_http_response *r)
     resp_release(r, false); /* body not read to its end: the connection cannot be reused */
     free(r->body);
     free(r->url);
+    weft__url_free(&r->where);
     free(r);
 }

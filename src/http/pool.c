@@ -258,8 +258,15 @@ static bool conn_alive(weft_http_session *s, weft__http_conn *c)
     weft_stream_peek(c->stream, &buffered);
     if (buffered)
         return false;
+    /* Nothing seen on the socket while idle: alive, as far as anyone can
+     * tell without a system call (a close racing with this request is what
+     * the retry of idempotent requests is for).  Something seen: a close or
+     * stray bytes, or an old edge; a peek tells. */
+    int fd = weft_stream_fd(c->stream);
+    if (!(weft_fd_seen_ready(fd) & WEFT_READABLE))
+        return true;
     char b;
-    ssize_t n = recv(weft_stream_fd(c->stream), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 

@@ -25,6 +25,7 @@ struct weft_stream {
     int fd;
     bool is_socket;         /* send/recv with MSG_NOSIGNAL, else read/write */
     bool broken;            /* a TLS failure: only close is left */
+    bool drained;           /* the last read emptied the socket: wait before the next */
     char *buf;              /* read buffer: bytes [start, end) are buffered */
     size_t cap, start, end;
     SSL *ssl;               /* NULL until weft_stream_start_tls */

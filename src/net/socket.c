@@ -87,6 +87,7 @@ typedef struct race {
     weft_event changed;     /* an attempt ended */
     int winner;             /* fd, or -1 */
     int pending;            /* attempts started and not ended */
+    int failures;           /* attempts that failed */
     int last_err;
     char why[200];          /* "addr: reason; addr: reason" */
 } race;
@@ -106,12 +107,16 @@ static int attempt_run(void *arg)
             r->winner = fd;
         else
             weft_close(fd); /* lost the race by a hair */
-    } else if (fd != -ECANCELED) {
-        char name[128];
-        size_t used = strlen(r->why);
-        snprintf(r->why + used, sizeof r->why - used, "%s%s: %s", used ? "; " : "",
-                 weft_addr_format(&r->addrs[a->index], name, sizeof name), weft_strerror(fd));
-        r->last_err = fd;
+    } else {
+        if (fd != -ECANCELED) {
+            char name[128];
+            size_t used = strlen(r->why);
+            snprintf(r->why + used, sizeof r->why - used, "%s%s: %s", used ? "; " : "",
+                     weft_addr_format(&r->addrs[a->index], name, sizeof name),
+                     weft_strerror(fd));
+            r->last_err = fd;
+        }
+        r->failures++;
     }
     r->pending--;
     weft_event_set(&r->changed);
@@ -146,10 +151,11 @@ static int connect_race(race *r, int64_t stagger_ns)
             if (until == WEFT_NO_DEADLINE || next < until)
                 until = next;
         }
+        int failures = r->failures;
         while (r->winner < 0) {
             weft_event_clear(&r->changed);
-            if (started < r->n && r->pending == 0)
-                break;
+            if (started < r->n && r->failures > failures)
+                break; /* an attempt failed: the next one starts now (RFC 8305) */
             if (started == r->n && r->pending == 0)
                 break;
             int w = weft_event_wait_until(&r->changed, until);

@@ -56,16 +56,30 @@ static ssize_t raw_read(weft_stream *s, void *dst, size_t len, int64_t deadline)
         return weft__seterr(WEFT_ETLS, "stream fd %d: unusable after a TLS failure", s->fd);
     if (s->ssl)
         return weft__tls_read(s, dst, len, deadline);
+    /* The last read emptied the socket (request/response traffic): the next
+     * bytes are most likely not there yet, so wait before trying instead of
+     * spending a read on EAGAIN.  An edge seen meanwhile returns at once. */
+    if (s->drained) {
+        int rc = weft__wait_fd(s->fd, WEFT_READABLE, deadline, false);
+        if (rc < 0)
+            return rc;
+    }
     for (;;) {
         ssize_t n = s->is_socket ? recv(s->fd, dst, len, 0) : read(s->fd, dst, len);
-        if (n >= 0)
+        if (n >= 0) {
+            /* A short read emptied the socket: edges remembered until now
+             * are spent (sparing a read on EAGAIN, and the pool a peek). */
+            s->drained = n > 0 && (size_t)n < len;
+            if (s->drained)
+                weft__fd_consumed(s->fd, WEFT_READABLE);
             return n;
+        }
         int err = errno;
         if (err == EINTR)
             continue;
         if (err != EAGAIN && err != EWOULDBLOCK)
             return weft__seterr(-err, "read fd %d: %s", s->fd, strerror(err));
-        int rc = weft_wait_fd(s->fd, WEFT_READABLE, deadline);
+        int rc = weft__wait_fd(s->fd, WEFT_READABLE, deadline, true);
         if (rc < 0)
             return rc;
     }
@@ -79,16 +93,18 @@ ssize_t weft_stream_fill(weft_stream *s, size_t max, int64_t deadline)
                             have, max);
     if (have == 0)
         s->start = s->end = 0;
-    size_t room = s->cap - s->end;
-    if (room < max - have && room < s->cap / 2) {
+    size_t room = s->cap - s->end, want = max - have;
+    if (room == 0 || (room < want && room < s->cap / 2)) {
         /* Make room: slide the buffered bytes to the front, then grow. */
         if (s->start > 0) {
             memmove(s->buf, s->buf + s->start, have);
             s->start = 0;
             s->end = have;
         }
-        if (s->cap - s->end < max - have && s->cap < max) {
-            size_t cap = s->cap * 2 < max ? s->cap * 2 : max;
+        if (s->cap - s->end < want && s->cap < max) {
+            size_t cap = s->cap < 2048 ? 4096 : s->cap * 2;
+            if (cap > max)
+                cap = max;
             char *buf = realloc(s->buf, cap);
             if (!buf)
                 return weft__seterr(-ENOMEM, "stream fd %d: out of memory", s->fd);
@@ -204,7 +220,7 @@ static ssize_t raw_write(weft_stream *s, const void *buf, size_t len, int64_t de
             continue;
         if (err != EAGAIN && err != EWOULDBLOCK)
             return weft__seterr(-err, "write fd %d: %s", s->fd, strerror(err));
-        int rc = weft_wait_fd(s->fd, WEFT_WRITABLE, deadline);
+        int rc = weft__wait_fd(s->fd, WEFT_WRITABLE, deadline, true);
         if (rc < 0)
             return rc;
     }
@@ -260,7 +276,7 @@ ssize_t weft_stream_writev(weft_stream *s, const struct iovec *iov, int iovcnt, 
                 continue;
             if (err != EAGAIN && err != EWOULDBLOCK)
                 return weft__seterr(-err, "write fd %d: %s", s->fd, strerror(err));
-            int rc = weft_wait_fd(s->fd, WEFT_WRITABLE, deadline);
+            int rc = weft__wait_fd(s->fd, WEFT_WRITABLE, deadline, true);
             if (rc < 0)
                 return rc;
             continue;

@@ -293,7 +293,7 @@ static ssize_t tls_run(weft_stream *s, tls_op op, const char *what, void *buf, s
             return 0;
         else
             return tls_fail(s, what, err);
-        int w = weft_wait_fd(s->fd, wait, deadline);
+        int w = weft__wait_fd(s->fd, wait, deadline, true);
         if (w < 0)
             return w;
     }
@@ -376,10 +376,10 @@ int weft_stream_start_tls(weft_stream *s, weft_tls_ctx *t, const char *server_na
         s->broken = true;
         return (int)rc;
     }
-    const unsigned char *p;
+    const unsigned char *p = NULL;
     unsigned len = 0;
     SSL_get0_alpn_selected(ssl, &p, &len);
-    if (len < sizeof s->alpn) {
+    if (p && len < sizeof s->alpn) {
         memcpy(s->alpn, p, len);
         s->alpn[len] = '\0';
     }
