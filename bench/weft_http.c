@@ -9,15 +9,14 @@
  *
  * "10 in flight" = 10 tasks taking the next request number from a shared
  * counter.  Every response must be 200 with the exact body length.  nginx on
- * 127.0.0.1:$NGINX_PORT (default 18080).  Prints one JSON line, with the
- * process's CPU time (user + sys, getrusage) per request in cpu_us_per_op.
+ * 127.0.0.1:$NGINX_PORT (default 18080).  Prints one JSON line; bench/run
+ * adds the process's CPU time (bench/cpu_time), as it does for libcurl.
  *
  * usage: weft_http {http-pooled|http-fresh|http-64k-pooled}
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <weft.h>
 #include <weft/http.h>
@@ -72,30 +71,21 @@ static int worker(void *arg)
     return 0;
 }
 
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec
-         + ru.ru_stime.tv_usec * 1e-6;
-}
-
 static int bench(void *arg)
 {
     const char *workload = arg;
     if (!B.fresh)
         B.session = weft_http_session_new(&(weft_http_session_opts){ .limit = INFLIGHT });
-    double c0 = cpu_seconds(), t0 = now_s();
+    double t0 = now_s();
     weft_task *t[INFLIGHT];
     for (int i = 0; i < INFLIGHT; i++)
         t[i] = weft_spawn(worker, NULL, NULL);
     for (int i = 0; i < INFLIGHT; i++)
         weft_join(t[i], NULL);
-    double dt = now_s() - t0, cpu = cpu_seconds() - c0;
+    double dt = now_s() - t0;
     weft_http_session_free(B.session);
     json_begin("weft", workload, B.n, dt, "req/s");
-    printf(", \"mb_per_s\": %.3f, \"errors\": %ld, \"cpu_s\": %.4f, \"cpu_us_per_op\": %.3f",
-           (double)B.bytes / 1e6 / dt, B.errors, cpu, cpu * 1e6 / (double)B.n);
+    printf(", \"mb_per_s\": %.3f, \"errors\": %ld", (double)B.bytes / 1e6 / dt, B.errors);
     json_end();
     return B.errors ? 1 : 0;
 }
