@@ -2,7 +2,7 @@
 # The commands users type; CMake does the building.
 #   make            build (build/)
 #   make test       every test: normal build, ASan+UBSan, TSan (threaded parts),
-#                   valgrind, aarch64 under qemu
+#                   valgrind, aarch64 under qemu, libFuzzer on the HTTP parser
 #   make demo       the tour of the guide's practices
 #   make bench      weft beside its peers, table with ratios
 #   make install    PREFIX=/usr/local by default
@@ -13,7 +13,7 @@ WERROR ?= $(if $(CI),ON,OFF)
 CMAKE_COMMON = -DWEFT_WERROR=$(WERROR)
 
 .PHONY: all build test demo bench install clean deps-test \
-        test-normal test-asan test-tsan test-valgrind test-aarch64
+        test-normal test-asan test-tsan test-valgrind test-aarch64 test-fuzz
 
 all: build
 
@@ -25,7 +25,7 @@ build:
 deps-test:
 	@tools/deps build test
 
-test: deps-test test-normal test-asan test-tsan test-valgrind test-aarch64
+test: deps-test test-normal test-asan test-tsan test-valgrind test-aarch64 test-fuzz
 	@echo "make test: all suites passed"
 
 test-normal: deps-test build
@@ -44,12 +44,13 @@ test-tsan: deps-test
 	      -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure \
-	      -R '^(core_(post|debug|task|signal|group)|sync_.*|exec_thread_pool)$$'
+	      -R '^(core_(post|debug|task|signal|group)|sync_.*|exec_thread_pool|net_tcp)$$'
 
 # The process pool's workers are forks: under valgrind each would be
 # instrumented too, and its tests crash workers on purpose.  Skipped, said.
 test-valgrind: deps-test build
-	@for t in build/tests/core_* build/tests/sync_* build/tests/exec_*; do \
+	@for t in build/tests/core_* build/tests/sync_* build/tests/exec_* build/tests/net_* \
+	          build/tests/http_parser; do \
 	  [ -x "$$t" ] || continue; \
 	  case "$$t" in *exec_process_pool) \
 	    echo "valgrind: skipping $$t (forked workers that crash on purpose)"; continue;; esac; \
@@ -66,10 +67,18 @@ test-aarch64:
 	        -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
 	        -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null && \
 	  cmake --build build-aarch64 -j$(JOBS) && \
-	  cd build-aarch64 && ctest --output-on-failure -j$(JOBS) -R '^(core|sync|exec)_' -E '^core_gdb$$'; \
+	  cd build-aarch64 && ctest --output-on-failure -j$(JOBS) -R '^(core|sync|exec|net)_|^http_parser$$' \
+	        -E '^core_gdb$$'; \
 	else \
 	  echo "SKIPPED: aarch64 tests (cannot install the cross toolchain and qemu-user)"; \
 	fi
+
+# libFuzzer on the HTTP/1.1 parser for FUZZ_SECONDS; fails on any crash,
+# sanitizer report or broken invariant.
+FUZZ_SECONDS ?= 60
+test-fuzz:
+	@tools/deps fuzz
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: build
 	./build/examples/demo
@@ -81,4 +90,4 @@ install: build
 	cmake --install build --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-asan build-tsan build-aarch64 build-bench
+	rm -rf build build-asan build-tsan build-aarch64 build-bench build-fuzz

@@ -78,7 +78,8 @@ void weft__http_parser_init(weft__http_parser *p, size_t max_head, size_t max_fi
 
 /*
  * Parse a response head from buf[0..len), where `len` grows between calls
- * with the same buffer contents before it (more bytes appended).  Only the
+ * with the same buffer contents before it (more bytes appended; the buffer
+ * itself may move, only indices are kept).  Only the
  * new bytes are scanned for the end of the head, so feeding one byte at a
  * time costs O(total).  `request_method_head` tells that the request was
  * HEAD (no body follows whatever the fields say).
@@ -117,9 +118,9 @@ const char *weft__http_field_get(const weft__http_head *head, const char *name,
 /* Incremental chunked-body decoder (RFC 9112 section 7.1), trailers parsed
  * and dropped.  Zero-initialise before each body (max_line may be set). */
 typedef struct weft__http_chunked {
-    int state;
-    uint64_t remaining;           /* bytes left in the current chunk */
-    size_t line_len;              /* length of the current size/trailer line so far */
+    int state;                    /* private to parser.c; 0 = expecting a chunk size */
+    uint64_t remaining;           /* bytes left in the current chunk (its size while read) */
+    size_t line_len;              /* size line so far, or the whole trailer section */
     size_t max_line;              /* limit for chunk-size lines and trailers (0 = 8 KiB) */
 } weft__http_chunked;
 
@@ -134,8 +135,10 @@ typedef struct weft__http_chunked {
  * there is more to decode, or WEFT_EPROTO with *why set ("bad chunk size",
  * "chunk size too large" (>= 2^63), "chunk line too long" (size line and
  * extensions over max_line), "bad chunk end", "trailer too large" (trailer
- * section over max_line), "bad trailer field") and no span.  Extensions
- * (BWS ";" ...) are skipped; only CRLF line endings are accepted.
+ * section over max_line), "bad trailer field") and no span; *used is then
+ * meaningless.  Extensions (BWS ";" ...) are skipped, whitespace after the
+ * size is accepted even without one; no whitespace before the size; only
+ * CRLF line endings.
  */
 int weft__http_chunked_feed(weft__http_chunked *c, const char *in, size_t len, size_t *used,
                             const char **data, size_t *data_len, const char **why);
