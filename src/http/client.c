@@ -160,9 +160,6 @@ static int build_head(weft_http_session *s, const round *rd, const weft__url *u,
     bool ua = false;
     for (size_t i = 0; i < req->nheaders; i++) {
         const weft_http_header *h = &req->headers[i];
-        if (!is_token(h->name) || !h->value || !is_field_value(h->value))
-            return weft_seterr(-EINVAL, "HTTP: bad header field '%.60s'",
-                               h->name ? h->name : "(null)");
         if (header_is(h->name, "Host") || header_is(h->name, "Content-Length")
             || header_is(h->name, "Transfer-Encoding"))
             continue;
@@ -298,7 +295,10 @@ static weft_http_response *resp_new(weft_http_session *s, const weft__http_head 
         p += f->value_len + 1;
     }
     r->framing = h->framing;
-    r->content_length = h->framing == WEFT__HTTP_BODY_LENGTH ? (int64_t)h->content_length : -1;
+    size_t cl_len;
+    bool declared = h->framing == WEFT__HTTP_BODY_LENGTH
+                 || weft__http_field_get(h, "Content-Length", &cl_len) != NULL; /* HEAD, 304 */
+    r->content_length = declared ? (int64_t)h->content_length : -1;
     r->remaining = h->content_length;
     r->keep_alive = h->keep_alive && !h->upgrade && h->status != 101;
     return r;
@@ -444,17 +444,38 @@ static void drain(weft_http_response *r)
     }
 }
 
+/* Refuse what could not be sent safely before the pool is touched. */
+static int check_request(const weft_http_request *req, const char *method)
+{
+    if (!is_token(method))
+        return weft_seterr(-EINVAL, "HTTP: bad method '%.40s'", method);
+    if (req->nheaders && !req->headers)
+        return weft_seterr(-EINVAL, "HTTP: nheaders without headers");
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const weft_http_header *h = &req->headers[i];
+        if (!is_token(h->name) || !h->value || !is_field_value(h->value))
+            return weft_seterr(-EINVAL, "HTTP: bad header field '%.60s' (names are tokens; "
+                               "values have no CR, LF or other control characters)",
+                               h->name ? h->name : "(null)");
+    }
+    const weft_http_timeouts *t = &req->timeouts;
+    if (t->pool < -1 || t->connect < -1 || t->io < -1 || t->total < -1)
+        return weft_seterr(-EINVAL, "HTTP: negative timeout");
+    if (req->body_fn && req->body)
+        return weft_seterr(-EINVAL, "HTTP: both a body buffer and a body producer");
+    return 0;
+}
+
 int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http_response **out)
 {
     *out = NULL;
     if (!s || !req)
         return weft_seterr(-EINVAL, "weft_http_send: no session or request");
     const char *method = req->method ? req->method : "GET";
-    if (!is_token(method))
-        return weft_seterr(-EINVAL, "HTTP: bad method '%.40s'", method);
+    int rc = check_request(req, method);
+    if (rc < 0)
+        return rc;
     const weft_http_timeouts *t = &req->timeouts, *st = &s->opts.timeouts;
-    if (t->pool < -1 || t->connect < -1 || t->io < -1 || t->total < -1)
-        return weft_seterr(-EINVAL, "HTTP: negative timeout");
     int64_t total = pick(t->total, st->total);
     limits lim = {
         .pool = pick(t->pool, st->pool),
@@ -467,7 +488,7 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
         max_redirects = 0;
 
     weft__url u;
-    int rc = weft__url_parse(&u, req->url, NULL);
+    rc = weft__url_parse(&u, req->url, NULL);
     if (rc < 0)
         return rc;
     weft__http_host *origin = weft__http_host_get(s, &u);

@@ -13,6 +13,9 @@ export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib64/pkgconfig"
 # shellcheck disable=SC2046
 cc -o "$tmp/app-pc" "$src/examples/avoid_blocking_sleep.c" $(pkg-config --cflags --libs weft)
 LD_LIBRARY_PATH="$tmp/prefix/lib:$tmp/prefix/lib64" "$tmp/app-pc" | grep -q "100 tasks"
+# shellcheck disable=SC2046
+cc -o "$tmp/http-pc" "$src/examples/conn_pool.c" $(pkg-config --cflags --libs weft-http)
+LD_LIBRARY_PATH="$tmp/prefix/lib:$tmp/prefix/lib64" "$tmp/http-pc" | grep -q "one shared session"
 
 mkdir "$tmp/consumer"
 cat > "$tmp/consumer/CMakeLists.txt" <<CMAKE
@@ -21,8 +24,11 @@ project(consumer C)
 find_package(weft REQUIRED)
 add_executable(app "$src/examples/avoid_blocking_sleep.c")
 target_link_libraries(app weft::weft_static)
+add_executable(http "$src/examples/conn_pool.c")
+target_link_libraries(http weft::weft-http_static)
 CMAKE
 cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/consumer/build" >/dev/null
 "$tmp/consumer/build/app" | grep -q "100 tasks"
-echo "install: pkg-config and find_package(weft) consumers built and ran"
+"$tmp/consumer/build/http" | grep -q "one shared session"
+echo "install: pkg-config (weft, weft-http) and find_package(weft) consumers built and ran"
