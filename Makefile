@@ -56,6 +56,7 @@ test-valgrind: deps-test build
 	    echo "valgrind: skipping $$t (forked workers that crash on purpose)"; continue;; esac; \
 	  echo "valgrind $$t"; \
 	  WEFT_SLOW_MS=0 valgrind -q --error-exitcode=1 --leak-check=full \
+	    --suppressions=tests/valgrind.supp \
 	    --errors-for-leak-kinds=definite "$$t" >/dev/null || exit 1; \
 	done
 

@@ -122,6 +122,10 @@ typedef struct weft_http_stats {
                                 errors, timeouts, cancels, unread bodies,
                                 stale ones found closed by the server */
     uint64_t closed_idle;    /* idle connections closed by expiry or max_idle */
+    uint64_t closed_done;    /* closed at a normal end: the response did not allow
+                                keep-alive (Connection: close, HTTP/1.0), or the
+                                session was freed with it busy.  Always
+                                opened == discarded + closed_idle + closed_done + open */
     uint64_t slot_waits;     /* requests that had to wait for a slot */
     uint64_t retries;        /* idempotent requests retried after a stale connection */
     size_t open;             /* connections open now (busy + idle) */

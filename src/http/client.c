@@ -234,10 +234,10 @@ static int send_stream_body(weft_stream *st, const weft_http_request *req, const
 
 /* ------------------------------------------------------------ responses */
 
-static void resp_release(weft_http_response *r, bool reusable)
+static void resp_release(weft_http_response *r, weft__http_fate fate)
 {
     if (r->conn) {
-        weft__http_release(r->session, r->conn, reusable);
+        weft__http_release(r->session, r->conn, fate);
         r->conn = NULL;
     }
 }
@@ -250,13 +250,13 @@ static void resp_finish(weft_http_response *r)
     size_t extra = 0;
     if (r->conn)
         weft_stream_peek(r->conn->stream, &extra);
-    resp_release(r, r->keep_alive && extra == 0);
+    resp_release(r, extra ? WEFT__HTTP_DISCARD : r->keep_alive ? WEFT__HTTP_POOL : WEFT__HTTP_END);
 }
 
 static int resp_fail(weft_http_response *r, int rc)
 {
     r->failed = rc;
-    resp_release(r, false);
+    resp_release(r, WEFT__HTTP_DISCARD);
     return rc;
 }
 
@@ -362,6 +362,18 @@ static int read_head(weft_http_session *s, weft__http_conn *c, const char *metho
     }
 }
 
+/* Make sure a failure's message names the server and the phase (socket and
+ * TLS errors come up with the stream's own words). */
+static int name_where(int rc, const char *where, const char *phase)
+{
+    const char *m = weft_errmsg();
+    if (strncmp(m, "HTTP ", 5) == 0)
+        return rc;
+    char inner[200];
+    snprintf(inner, sizeof inner, "%s", m[0] ? m : weft_strerror(rc));
+    return weft_seterr(rc, "HTTP %s: %s: %s", where, phase, inner);
+}
+
 /* One round trip on one connection attempt.  Returns 0 with *out, or an
  * error; *retry is set when a pooled connection turned out stale and the
  * request may go again on a new one. */
@@ -404,15 +416,17 @@ static int round_trip(weft_http_session *s, const round *rd, const weft__url *u,
             rc = (int)w;
             if (rc == -ETIMEDOUT)
                 weft_seterr(rc, "HTTP %s: timed out sending the request", u->authority);
+            else
+                name_where(rc, u->authority, "sending the request");
         }
     }
     sb_free(&b);
     bool got = false;
     weft_http_response *r = NULL;
-    if (rc == 0)
-        rc = read_head(s, c, rd->method, u, lim, &r, &got);
+    if (rc == 0 && (rc = read_head(s, c, rd->method, u, lim, &r, &got)) < 0)
+        name_where(rc, u->authority, "reading the response head");
     if (rc < 0) {
-        weft__http_release(s, c, false);
+        weft__http_release(s, c, WEFT__HTTP_DISCARD);
         bool stale_sign = rc == -EPIPE || rc == -ECONNRESET || rc == WEFT_EEOF;
         *retry = reused && !got && stale_sign && idempotent(rd->method) && !rd->req->body_fn;
         return rc;
@@ -519,6 +533,7 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
             break;
         }
         if (redirects >= max_redirects) {
+            drain(r); /* keep the connection */
             rc = weft_seterr(-ELOOP, "HTTP: more than %d redirects, the last to %.100s",
                              max_redirects, loc);
             weft_http_response_free(r);
@@ -576,6 +591,8 @@ static int body_error(weft_http_response *r, int rc, const char *what)
         weft_seterr(rc, "HTTP %s: timed out reading the body", weft_http_response_url(r));
     else if (what)
         weft_seterr(rc, "HTTP %s: %s", weft_http_response_url(r), what);
+    else
+        name_where(rc, weft_http_response_url(r), "reading the body");
     return resp_fail(r, rc);
 }
 
@@ -756,7 +773,7 @@ void weft_http_response_free(weft_http_response *r)
 {
     if (!r)
         return;
-    resp_release(r, false); /* body not read to its end: the connection cannot be reused */
+    resp_release(r, WEFT__HTTP_DISCARD); /* body not read to its end: no reuse */
     free(r->body);
     free(r->url);
     weft__url_free(&r->where);

@@ -97,8 +97,13 @@ int weft__http_conn_open(weft_http_session *s, weft__http_host *h, int64_t deadl
 /* Give back a reserved slot that was not used. */
 void weft__http_slot_release(weft_http_session *s, weft__http_host *h);
 
-/* A busy connection is done with: pooled when `reusable`, else closed
- * (counted as discarded). */
-void weft__http_release(weft_http_session *s, weft__http_conn *c, bool reusable);
+/* What becomes of a busy connection that is done with. */
+typedef enum weft__http_fate {
+    WEFT__HTTP_POOL,        /* back to the pool */
+    WEFT__HTTP_END,         /* closed: the message ended it (Connection: close, HTTP/1.0) */
+    WEFT__HTTP_DISCARD,     /* closed early: error, timeout, cancel, unread body */
+} weft__http_fate;
+
+void weft__http_release(weft_http_session *s, weft__http_conn *c, weft__http_fate fate);
 
 #endif

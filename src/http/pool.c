@@ -337,7 +337,7 @@ int weft__http_acquire(weft_http_session *s, weft__http_host *h, bool fresh, int
         }
         /* Granted just as the wait failed: give it back. */
         if (w.conn)
-            weft__http_release(s, w.conn, true);
+            weft__http_release(s, w.conn, WEFT__HTTP_POOL);
         else
             weft__http_slot_release(s, h);
     } else {
@@ -394,7 +394,7 @@ int weft__http_conn_open(weft_http_session *s, weft__http_host *h, int64_t deadl
         weft__http_slot_release(s, h);
         if (rc == -ETIMEDOUT)
             return weft_seterr(rc, "HTTP %s:%u: timed out connecting", h->name, h->port);
-        return weft_seterr(rc, "HTTP: %s", msg);
+        return weft_seterr(rc, "HTTP %s:%u: %s", h->name, h->port, msg);
     }
     c->host = h;
     s->stats.opened++;
@@ -402,13 +402,15 @@ int weft__http_conn_open(weft_http_session *s, weft__http_host *h, int64_t deadl
     return 0;
 }
 
-void weft__http_release(weft_http_session *s, weft__http_conn *c, bool reusable)
+void weft__http_release(weft_http_session *s, weft__http_conn *c, weft__http_fate fate)
 {
     s->busy--;
-    if (!reusable || s->closing) {
+    if (fate != WEFT__HTTP_POOL || s->closing) {
         conn_close(s, c);
-        if (!reusable)
+        if (fate == WEFT__HTTP_DISCARD)
             s->stats.discarded++;
+        else
+            s->stats.closed_done++;
     } else {
         c->idle_since = weft_now();
         idle_push(s, c);
