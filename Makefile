@@ -83,6 +83,9 @@ test-fuzz:
 
 demo: build
 	./build/examples/demo
+	@echo
+	@echo "4. reuse connections: a session per request vs one shared session"
+	./build/examples/conn_pool
 
 bench:
 	bench/run

@@ -82,6 +82,12 @@ int weft_tcp_connect(const char *host, uint16_t port, const weft_connect_opts *o
  * Suspends. */
 int weft_connect_addr(const weft_addr *addr, int64_t deadline);
 
+/* weft_tcp_connect's race over addresses the caller resolved: `n` (1 to
+ * 16) TCP addresses tried in order with the stagger of `opts` (may be NULL;
+ * its family is ignored).  Same results.  Suspends. */
+int weft_connect_addrs(const weft_addr *addrs, size_t n, const weft_connect_opts *opts,
+                       int64_t deadline);
+
 /*
  * A listening TCP socket on `host`:`port` (host NULL or "" = every IPv4
  * address, "::" = IPv6 and IPv4; port 0 = any free port, see weft_local_port),

@@ -184,6 +184,44 @@ static int connect_race(race *r, int64_t stagger_ns)
     return rc;
 }
 
+/* Connect to addrs[0..n) (n >= 1); `what` names the target in messages. */
+static int connect_any(const weft_addr *addrs, size_t n, const weft_connect_opts *opts,
+                       int64_t deadline, const char *what)
+{
+    if (n == 1) { /* the common case: no race, no extra task */
+        int fd = connect_one(&addrs[0], !opts->nagle, deadline);
+        if (fd < 0) {
+            char name[128];
+            weft__seterr(fd, "connect %s: %s", weft_addr_format(&addrs[0], name, sizeof name),
+                         weft_strerror(fd));
+        }
+        return fd;
+    }
+    race r = {
+        .addrs = addrs, .n = n, .nodelay = !opts->nagle, .deadline = deadline, .winner = -1,
+    };
+    weft_event_init(&r.changed);
+    int64_t stagger = opts->stagger_ms == 0 ? STAGGER_DEFAULT_MS * 1000000LL
+                    : opts->stagger_ms < 0 ? -1 : opts->stagger_ms * 1000000LL;
+    int rc = connect_race(&r, stagger);
+    weft_event_close(&r.changed);
+    if (rc < 0)
+        weft__seterr(rc, "connect %s: %s", what, r.why[0] ? r.why : weft_strerror(rc));
+    return rc;
+}
+
+int weft_connect_addrs(const weft_addr *addrs, size_t n, const weft_connect_opts *opts,
+                       int64_t deadline)
+{
+    static const weft_connect_opts defaults = { 0 };
+    if (!addrs || n == 0 || n > ADDRS_MAX)
+        return weft__seterr(-EINVAL, "weft_connect_addrs: 1 to %d addresses, not %zu",
+                            ADDRS_MAX, addrs ? n : 0);
+    char what[32];
+    snprintf(what, sizeof what, "%zu addresses", n);
+    return connect_any(addrs, n, opts ? opts : &defaults, deadline, what);
+}
+
 int weft_tcp_connect(const char *host, uint16_t port, const weft_connect_opts *opts,
                      int64_t deadline)
 {
@@ -197,28 +235,9 @@ int weft_tcp_connect(const char *host, uint16_t port, const weft_connect_opts *o
     int n = weft_resolve(host, port, opts->family, addrs, ADDRS_MAX, deadline);
     if (n < 0)
         return n;
-    if (n == 1) { /* the common case: no race, no extra task */
-        int fd = connect_one(&addrs[0], !opts->nagle, deadline);
-        if (fd < 0) {
-            char name[128];
-            weft__seterr(fd, "connect %s: %s", weft_addr_format(&addrs[0], name, sizeof name),
-                         weft_strerror(fd));
-        }
-        return fd;
-    }
-    race r = {
-        .addrs = addrs, .n = (size_t)n, .nodelay = !opts->nagle, .deadline = deadline,
-        .winner = -1,
-    };
-    weft_event_init(&r.changed);
-    int64_t stagger = opts->stagger_ms == 0 ? STAGGER_DEFAULT_MS * 1000000LL
-                    : opts->stagger_ms < 0 ? -1 : opts->stagger_ms * 1000000LL;
-    int rc = connect_race(&r, stagger);
-    weft_event_close(&r.changed);
-    if (rc < 0)
-        weft__seterr(rc, "connect %s port %u: %s", host, port,
-                     r.why[0] ? r.why : weft_strerror(rc));
-    return rc;
+    char what[300];
+    snprintf(what, sizeof what, "%s port %u", host, port);
+    return connect_any(addrs, (size_t)n, opts, deadline, what);
 }
 
 /* ------------------------------------------------------------ listening */

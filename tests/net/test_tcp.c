@@ -885,6 +885,98 @@ static void test_happy_eyeballs_stagger(void **state)
     run_task(stagger_main);
 }
 
+/*
+ * The race itself, on addresses given directly (weft_connect_addrs), so it
+ * runs whatever the resolver says about "localhost": a hanging address, a
+ * refusing one, a working one.
+ */
+static weft_addr addr_of(const char *ip, int port)
+{
+    weft_addr a;
+    assert_int_equal(weft_resolve(ip, (uint16_t)port, AF_UNSPEC, &a, 1, WEFT_NO_DEADLINE), 1);
+    return a;
+}
+
+static int64_t race_once(const weft_addr *addrs, size_t n, int64_t stagger_ms,
+                         struct server *sv, int64_t deadline_ms, int *rc)
+{
+    weft_task *t = sv ? spawn_named(accept_and_answer, sv, "server") : NULL;
+    weft_connect_opts opts = {.stagger_ms = stagger_ms};
+    assert_int_equal(weft_sleep_ms(0), 0); /* a loop turn: weft_now() catches up */
+    int64_t t0 = clock_ns();
+    int fd = weft_connect_addrs(addrs, n, &opts, weft_deadline_ms(deadline_ms));
+    int64_t took = (clock_ns() - t0) / MS;
+    *rc = fd;
+    if (fd >= 0) {
+        client_ping(fd);
+        assert_int_equal(join_status(t), 0);
+        assert_int_equal(weft_close(fd), 0);
+        assert_int_equal(weft_close(sv->fd), 0);
+    } else if (t) {
+        weft_cancel(t);
+        join_status(t);
+    }
+    return took;
+}
+
+static int race_main(void *arg)
+{
+    (void)arg;
+    struct blackhole b;
+    if (blackhole_open(&b, "127.0.0.1", 0) != 0) {
+        printf("# no blackhole: connects to a full backlog complete at once\n");
+        return SKIP_STATUS;
+    }
+    struct server sv = {.lfd = weft_tcp_listen("127.0.0.1", 0, 0), .fd = -1};
+    assert_true(sv.lfd >= 0);
+    int closed = weft_tcp_listen("127.0.0.1", 0, 0); /* a port nobody listens on */
+    int closed_port = weft_local_port(closed);
+    weft_close(closed);
+    weft_addr hang = addr_of("127.0.0.1", b.port), ok = addr_of("127.0.0.1", weft_local_port(sv.lfd));
+    weft_addr refused = addr_of("127.0.0.1", closed_port);
+    int before = count_fds(), rc;
+
+    /* hang, ok: the second starts after the stagger delay */
+    int64_t took = race_once((weft_addr[]){hang, ok}, 2, 100, &sv, 3000, &rc);
+    printf("# hang, ok (stagger 100 ms): %lld ms\n", (long long)took);
+    assert_true(rc >= 0);
+    assert_true(took >= 90 && took < 1000);
+
+    /* hang, refused, ok: the refusal starts the third at once (RFC 8305) */
+    took = race_once((weft_addr[]){hang, refused, ok}, 3, 100, &sv, 3000, &rc);
+    printf("# hang, refused, ok (stagger 100 ms): %lld ms\n", (long long)took);
+    assert_true(rc >= 0);
+    assert_true(took >= 90 && took < 180);
+
+    /* refused, ok: no waiting for the stagger after a failure */
+    took = race_once((weft_addr[]){refused, ok}, 2, 1000, &sv, 3000, &rc);
+    assert_true(rc >= 0);
+    assert_true(took < 500);
+
+    /* every address fails: the last error, each address named */
+    took = race_once((weft_addr[]){refused, refused}, 2, 50, NULL, 3000, &rc);
+    assert_int_equal(rc, -ECONNREFUSED);
+    printf("# all refused: %s\n", weft_errmsg());
+    assert_non_null(strstr(weft_errmsg(), "; "));
+
+    /* strictly one after another: the hanging one holds until the deadline */
+    took = race_once((weft_addr[]){hang, ok}, 2, -1, &sv, 200, &rc);
+    assert_int_equal(rc, -ETIMEDOUT);
+    assert_true(took >= 150 && took < 1000);
+
+    assert_int_equal(weft_connect_addrs(&ok, 0, NULL, WEFT_NO_DEADLINE), -EINVAL);
+    assert_int_equal(count_fds(), before); /* every losing attempt closed */
+    assert_int_equal(weft_close(sv.lfd), 0);
+    blackhole_close(&b);
+    return 0;
+}
+
+static void test_connect_race(void **state)
+{
+    (void)state;
+    run_task(race_main);
+}
+
 /* ------------------------------------------------------------ accept */
 
 static int accept_deadline_main(void *arg)
@@ -1114,6 +1206,7 @@ int main(void)
         cmocka_unit_test(test_happy_eyeballs_v6_only),
         cmocka_unit_test(test_happy_eyeballs_v4_only),
         cmocka_unit_test(test_happy_eyeballs_stagger),
+        cmocka_unit_test(test_connect_race),
         cmocka_unit_test(test_accept_deadline),
         cmocka_unit_test(test_cancel_accept),
         cmocka_unit_test(test_cancel_connect),
