@@ -19,6 +19,7 @@
 
 #define MAX_FIELDS 128
 #define DRAIN_MAX (64 * 1024) /* unread body bytes read to keep a connection */
+#define INLINE_BODY_MAX (16 * 1024) /* bodies up to this share the response's allocation */
 
 struct weft_http_response {
     weft_http_session *session;
@@ -41,6 +42,7 @@ struct weft_http_response {
     size_t max_body;
     char *body;
     size_t body_len;
+    bool body_inline;               /* body is part of this allocation */
     bool body_complete;
 };
 
@@ -267,11 +269,15 @@ static weft_http_response *resp_new(weft_http_session *s, const weft__http_head 
     for (size_t i = 0; i < h->nfields; i++)
         strings += h->fields[i].name_len + h->fields[i].value_len + 2;
     size_t ptrs = 2 * h->nfields * sizeof(char *);
-    weft_http_response *r = calloc(1, sizeof *r + ptrs + strings);
+    /* A small body of known length lives in the same allocation. */
+    size_t inline_body = h->framing == WEFT__HTTP_BODY_LENGTH
+                      && h->content_length <= INLINE_BODY_MAX ? (size_t)h->content_length + 1 : 0;
+    weft_http_response *r = malloc(sizeof *r + ptrs + strings + inline_body);
     if (!r) {
         weft_seterr(-ENOMEM, "HTTP: out of memory");
         return NULL;
     }
+    memset(r, 0, sizeof *r);
     r->session = s;
     r->status = h->status;
     r->version_minor = h->version_minor;
@@ -293,6 +299,10 @@ static weft_http_response *resp_new(weft_http_session *s, const weft__http_head 
         p[f->value_len] = '\0';
         r->values[i] = p;
         p += f->value_len + 1;
+    }
+    if (inline_body) {
+        r->body = p;
+        r->body_inline = true;
     }
     r->framing = h->framing;
     size_t cl_len;
@@ -399,7 +409,11 @@ static int round_trip(weft_http_session *s, const round *rd, const weft__url *u,
     c->uses++;
     s->stats.requests++;
 
-    strbuf b = { .p = b.local, .cap = sizeof b.local };
+    strbuf b; /* not `= {...}`: that would clear the 1 KiB buffer on every request */
+    b.p = b.local;
+    b.len = 0;
+    b.cap = sizeof b.local;
+    b.oom = false;
     rc = build_head(s, rd, u, &b);
     if (rc == 0) {
         const weft_http_request *req = rd->req;
@@ -434,7 +448,8 @@ static int round_trip(weft_http_session *s, const round *rd, const weft__url *u,
     r->conn = c;
     r->io_ns = lim->io;
     r->total_deadline = lim->total_deadline;
-    if (r->framing == WEFT__HTTP_BODY_NONE)
+    if (r->framing == WEFT__HTTP_BODY_NONE
+        || (r->framing == WEFT__HTTP_BODY_LENGTH && r->remaining == 0))
         resp_finish(r);
     *out = r;
     return 0;
@@ -522,7 +537,8 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
         }
         if (rc < 0)
             break;
-        const char *loc = weft_http_response_header(r, "Location");
+        const char *loc = is_redirect(r->status) ? weft_http_response_header(r, "Location")
+                                                 : NULL;
         bool follow = is_redirect(r->status) && loc
                    && !((r->status == 307 || r->status == 308) && req->body_fn);
         if (!follow || max_redirects == 0) {
@@ -699,7 +715,7 @@ int weft_http_response_body(weft_http_response *r, const void **body, size_t *le
         if (!r->body)
             return body_error(r, -ENOMEM, "out of memory");
     }
-    for (;;) {
+    while (!r->done) {
         if (r->body_len + 1 >= cap) {
             if (r->body_len >= max) {
                 /* One byte more than the limit tells a body that is too large. */
@@ -714,10 +730,13 @@ int weft_http_response_body(weft_http_response *r, const void **body, size_t *le
                 return body_error(r, -EMSGSIZE, what);
             }
             cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            char *p = realloc(r->body, cap);
+            char *p = r->body_inline ? malloc(cap) : realloc(r->body, cap);
             if (!p)
                 return body_error(r, -ENOMEM, "out of memory");
+            if (r->body_inline)
+                memcpy(p, r->body, r->body_len);
             r->body = p;
+            r->body_inline = false;
         }
         ssize_t n = weft_http_response_read(r, r->body + r->body_len, cap - 1 - r->body_len);
         if (n < 0)
@@ -774,7 +793,8 @@ void weft_http_response_free(weft_http_response *r)
     if (!r)
         return;
     resp_release(r, WEFT__HTTP_DISCARD); /* body not read to its end: no reuse */
-    free(r->body);
+    if (!r->body_inline)
+        free(r->body);
     free(r->url);
     weft__url_free(&r->where);
     free(r);

@@ -116,19 +116,36 @@ static int parse_absolute(weft__url *u, const char *url)
             return bad(url, "port 0");
     }
     u->port = (uint16_t)pnum;
+    /* The Host field: host[:port], brackets kept (no snprintf: every
+     * request parses its URL). */
     bool v6 = *auth == '[';
-    if (pnum == (u->tls ? 443u : 80u))
-        snprintf(u->authority, sizeof u->authority, "%s%s%s", v6 ? "[" : "", u->host,
-                 v6 ? "]" : "");
-    else
-        snprintf(u->authority, sizeof u->authority, "%s%s%s:%lu", v6 ? "[" : "", u->host,
-                 v6 ? "]" : "", pnum);
+    char *a = u->authority;
+    if (v6)
+        *a++ = '[';
+    memcpy(a, u->host, hlen);
+    a += hlen;
+    if (v6)
+        *a++ = ']';
+    if (pnum != (u->tls ? 443u : 80u)) {
+        char digits[6];
+        int nd = 0;
+        for (unsigned long v = pnum; v; v /= 10)
+            digits[nd++] = (char)('0' + v % 10);
+        *a++ = ':';
+        while (nd)
+            *a++ = digits[--nd];
+    }
+    *a = '\0';
     return set_target(u, url, auth_end, strlen(auth_end));
 }
 
 int weft__url_parse(weft__url *u, const char *url, const weft__url *base)
 {
-    weft__url tmp = { 0 };
+    weft__url tmp; /* every field is set below (no clearing of the 500-byte buffers) */
+    tmp.tls = false;
+    tmp.port = 0;
+    tmp.host[0] = tmp.authority[0] = '\0';
+    tmp.target = NULL;
     if (!url || !*url)
         return weft_seterr(-EINVAL, "bad URL: empty");
     int rc;

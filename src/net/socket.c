@@ -184,9 +184,10 @@ static int connect_race(race *r, int64_t stagger_ns)
     return rc;
 }
 
-/* Connect to addrs[0..n) (n >= 1); `what` names the target in messages. */
+/* Connect to addrs[0..n) (n >= 1); messages name `host` and `port`, or
+ * the count of addresses when host is NULL. */
 static int connect_any(const weft_addr *addrs, size_t n, const weft_connect_opts *opts,
-                       int64_t deadline, const char *what)
+                       int64_t deadline, const char *host, uint16_t port)
 {
     if (n == 1) { /* the common case: no race, no extra task */
         int fd = connect_one(&addrs[0], !opts->nagle, deadline);
@@ -205,8 +206,11 @@ static int connect_any(const weft_addr *addrs, size_t n, const weft_connect_opts
                     : opts->stagger_ms < 0 ? -1 : opts->stagger_ms * 1000000LL;
     int rc = connect_race(&r, stagger);
     weft_event_close(&r.changed);
-    if (rc < 0)
-        weft__seterr(rc, "connect %s: %s", what, r.why[0] ? r.why : weft_strerror(rc));
+    if (rc < 0 && host)
+        weft__seterr(rc, "connect %s port %u: %s", host, port,
+                     r.why[0] ? r.why : weft_strerror(rc));
+    else if (rc < 0)
+        weft__seterr(rc, "connect %zu addresses: %s", n, r.why[0] ? r.why : weft_strerror(rc));
     return rc;
 }
 
@@ -217,9 +221,7 @@ int weft_connect_addrs(const weft_addr *addrs, size_t n, const weft_connect_opts
     if (!addrs || n == 0 || n > ADDRS_MAX)
         return weft__seterr(-EINVAL, "weft_connect_addrs: 1 to %d addresses, not %zu",
                             ADDRS_MAX, addrs ? n : 0);
-    char what[32];
-    snprintf(what, sizeof what, "%zu addresses", n);
-    return connect_any(addrs, n, opts ? opts : &defaults, deadline, what);
+    return connect_any(addrs, n, opts ? opts : &defaults, deadline, NULL, 0);
 }
 
 int weft_tcp_connect(const char *host, uint16_t port, const weft_connect_opts *opts,
@@ -235,9 +237,7 @@ int weft_tcp_connect(const char *host, uint16_t port, const weft_connect_opts *o
     int n = weft_resolve(host, port, opts->family, addrs, ADDRS_MAX, deadline);
     if (n < 0)
         return n;
-    char what[300];
-    snprintf(what, sizeof what, "%s port %u", host, port);
-    return connect_any(addrs, (size_t)n, opts, deadline, what);
+    return connect_any(addrs, (size_t)n, opts, deadline, host, port);
 }
 
 /* ------------------------------------------------------------ listening */
