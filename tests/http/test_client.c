@@ -26,6 +26,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_helpers.h"
+#include "http/http_helpers.h"
 #include <weft.h>
 #include <weft/http.h>
 
@@ -38,73 +41,6 @@ static char BASE[64];      /* http://127.0.0.1:PORT */
 static void url(char *buf, size_t len, const char *path)
 {
     snprintf(buf, len, "%s%s", BASE, path);
-}
-
-static void run_task(weft_task_fn fn)
-{
-    assert_int_equal(weft_run(fn, NULL), 0);
-}
-
-static weft_task *spawn_named(weft_task_fn fn, void *arg, const char *name)
-{
-    weft_task *t = weft_spawn(fn, arg, &(weft_task_opts){.name = name});
-    assert_non_null(t);
-    return t;
-}
-
-static int join_status(weft_task *t)
-{
-    int st = 12345;
-    assert_int_equal(weft_join_until(t, &st, weft_deadline_ms(15000)), 0);
-    return st;
-}
-
-static void assert_contains(const char *msg, const char *what)
-{
-    assert_non_null(msg);
-    if (!strstr(msg, what)) {
-        fprintf(stderr, "message \"%s\" should contain \"%s\"\n", msg, what);
-        fail();
-    }
-}
-
-/* The bodies nginx serves: the printable bytes 0x21..0x7e, repeated. */
-static bool body_ok(const void *body, size_t len, size_t want)
-{
-    const unsigned char *b = body;
-    if (len != want)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (b[i] != 0x21 + i % 94)
-            return false;
-    return true;
-}
-
-static weft_http_stats stats_of(weft_http_session *s)
-{
-    weft_http_stats st;
-    weft_http_session_stats(s, &st);
-    return st;
-}
-
-static void print_stats(const char *what, weft_http_session *s)
-{
-    weft_http_stats st = stats_of(s);
-    printf("# %s: requests %llu opened %llu reused %llu discarded %llu closed_idle %llu "
-           "slot_waits %llu retries %llu open %zu idle %zu\n",
-           what, (unsigned long long)st.requests, (unsigned long long)st.opened,
-           (unsigned long long)st.reused, (unsigned long long)st.discarded,
-           (unsigned long long)st.closed_idle, (unsigned long long)st.slot_waits,
-           (unsigned long long)st.retries, st.open, st.idle);
-}
-
-static weft_http_session *session(const weft_http_session_opts *o)
-{
-    weft_http_session *s = weft_http_session_new(o);
-    if (!s)
-        fprintf(stderr, "weft_http_session_new: %s\n", weft_errmsg());
-    assert_non_null(s);
-    return s;
 }
 
 /* GET `path`, expect `status` and (when want >= 0) the pattern body. */

@@ -27,56 +27,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_helpers.h"
 #include <weft.h>
 
 /* ------------------------------------------------------------ helpers */
 
-#define MS 1000000LL
-/* A task's status meaning "skip this test" (cmocka's skip() must run
- * outside the task). */
-#define SKIP_STATUS 77
-
-static int64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void run_task(weft_task_fn fn)
-{
-    int st = weft_run(fn, NULL);
-    if (st == SKIP_STATUS)
-        skip();
-    assert_int_equal(st, 0);
-}
-
-static weft_task *spawn_named(weft_task_fn fn, void *arg, const char *name)
-{
-    weft_task *t = weft_spawn(fn, arg, &(weft_task_opts){.name = name});
-    assert_non_null(t);
-    return t;
-}
-
-/* Join `t` (within 5 s) and return its status. */
-static int join_status(weft_task *t)
-{
-    int st = 12345;
-    assert_int_equal(weft_join_until(t, &st, weft_deadline_ms(5000)), 0);
-    return st;
-}
-
-/* Number of open fds of the process. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n;
-}
 
 static void assert_nonblock_cloexec(int fd)
 {

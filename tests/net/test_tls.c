@@ -22,51 +22,16 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_helpers.h"
 #include <weft.h>
 
 #include "net/tls_certs.h"
 
 /* ------------------------------------------------------------ helpers */
 
-#define MS 1000000LL
 
 static struct tls_certs C;
-
-static int64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void run_task(weft_task_fn fn)
-{
-    assert_int_equal(weft_run(fn, NULL), 0);
-}
-
-static weft_task *spawn_named(weft_task_fn fn, void *arg, const char *name)
-{
-    weft_task *t = weft_spawn(fn, arg, &(weft_task_opts){.name = name});
-    assert_non_null(t);
-    return t;
-}
-
-/* Join `t` (within 8 s) and return its status. */
-static int join_status(weft_task *t)
-{
-    int st = 12345;
-    assert_int_equal(weft_join_until(t, &st, weft_deadline_ms(8000)), 0);
-    return st;
-}
-
-static void assert_contains(const char *msg, const char *what)
-{
-    assert_non_null(msg);
-    if (!strstr(msg, what)) {
-        fprintf(stderr, "message \"%s\" should contain \"%s\"\n", msg, what);
-        fail();
-    }
-}
 
 static unsigned char pattern(size_t i) { return (unsigned char)(i * 7 + (i >> 9)); }
 

@@ -6,24 +6,11 @@
 
 #include <weft.h>
 
+#include "test_helpers.h"
+
 static inline void run_ok(weft_task_fn fn)
 {
     assert_int_equal(weft_run(fn, NULL), 0);
-}
-
-static inline weft_task *spawn_named(weft_task_fn fn, void *arg, const char *name)
-{
-    weft_task *t = weft_spawn(fn, arg, &(weft_task_opts){.name = name});
-    assert_non_null(t);
-    return t;
-}
-
-/* Join `t` (within 10 s) and return its status. */
-static inline int join_status(weft_task *t)
-{
-    int st = 12345;
-    assert_int_equal(weft_join_until(t, &st, weft_deadline_ms(10000)), 0);
-    return st;
 }
 
 /* Yield until `*flag` reaches `want` (at most 100,000 times). */
