@@ -86,11 +86,19 @@ static void loop_iterate(weft_loop *loop)
         int64_t timeout = next == WEFT_NO_DEADLINE ? -1 : next - loop->now;
         if (timeout < 0 && next != WEFT_NO_DEADLINE)
             timeout = 0;
-        if ((timeout < 0 || timeout >= WEFT__STACKS_TRIM_IDLE_NS) && loop->stacks.count > WEFT__STACKS_KEEP_IDLE)
-            weft__stack_cache_trim(loop, WEFT__STACKS_KEEP_IDLE, WEFT__STACKS_TRIM_STEP);
+        /* Cached stacks beyond what an idle loop keeps are given back only
+         * once the loop has really been idle for a while: a loop that only
+         * waits for I/O between bursts of tasks (a pool's callers) would
+         * otherwise unmap and map stacks again on every burst. */
+        bool trim = loop->stacks.count > WEFT__STACKS_KEEP_IDLE
+                 && (timeout < 0 || timeout >= WEFT__STACKS_TRIM_IDLE_NS);
+        if (trim)
+            timeout = WEFT__STACKS_TRIM_IDLE_NS;
         if (atomic_load_explicit(&loop->post_pending, memory_order_relaxed))
             timeout = 0;
-        weft__backend_poll(loop, timeout);
+        int events = weft__backend_poll(loop, timeout);
+        if (trim && events == 0 && timeout > 0)
+            weft__stack_cache_trim(loop, WEFT__STACKS_KEEP_IDLE, WEFT__STACKS_TRIM_STEP);
         loop->now = weft__clock_ns();
         weft__timers_run(loop);
     }

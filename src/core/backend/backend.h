@@ -17,7 +17,8 @@ void weft__backend_close(weft_loop *loop);
 int weft__backend_add(weft_loop *loop, int fd);
 
 /* Wait up to `timeout_ns` (-1: no limit, 0: do not block) and hand each
- * event to the loop: the eventfd, the signalfd, or weft__fd_dispatch. */
-void weft__backend_poll(weft_loop *loop, int64_t timeout_ns);
+ * event to the loop: the eventfd, the signalfd, or weft__fd_dispatch.
+ * Returns the number of events (0 when the wait timed out). */
+int weft__backend_poll(weft_loop *loop, int64_t timeout_ns);
 
 #endif

@@ -58,7 +58,7 @@ int weft__backend_add(weft_loop *loop, int fd)
     return -errno;
 }
 
-void weft__backend_poll(weft_loop *loop, int64_t timeout_ns)
+int weft__backend_poll(weft_loop *loop, int64_t timeout_ns)
 {
     struct epoll_event events[WEFT__EVENTS_MAX];
     int n;
@@ -88,4 +88,5 @@ void weft__backend_poll(weft_loop *loop, int64_t timeout_ns)
             weft__fd_dispatch(loop, fd, events[i].events);
         }
     }
+    return n < 0 ? 0 : n;
 }
