@@ -10,12 +10,16 @@
  * Elsewhere (older kernels, valgrind, qemu-user) mprotect(PROT_NONE) is the
  * fallback; it splits each stack into two VMAs, so about
  * vm.max_map_count / 2 (32,765 by default) stacks can exist at once.
+ * Where process_madvise takes PIDFD_SELF (6.14+), a batch's guards go in
+ * with one system call.
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <valgrind/valgrind.h>
 
@@ -95,11 +99,41 @@ static int install_guard(void *lo, size_t len)
     return mprotect(lo, len, PROT_NONE) == 0 ? 0 : -errno;
 }
 
-/* Carve a stack out of `map_size` bytes at `map`: guard below, the
- * descriptor in the top bytes. */
-static weft__stack *stack_init(char *map, size_t map_size)
+/* The guards of a whole batch with one process_madvise(2) on ourselves
+ * (Linux 6.14+: PIDFD_SELF): one system call instead of WEFT__STACK_BATCH.
+ * Only once MADV_GUARD_INSTALL is known to work.  Returns true when every
+ * guard is in place; otherwise stack_init installs them one by one (again
+ * for any this call did: installing a guard twice is harmless). */
+#define WEFT__PIDFD_SELF (-10000)
+static atomic_int batch_guards; /* 0 = untried, 1 = works, 2 = not here */
+
+static bool install_guards_batch(char *map, size_t map_size, size_t count)
 {
-    int rc = install_guard(map, WEFT__GUARD_SIZE);
+#ifdef SYS_process_madvise
+    if (count < 2 || count > WEFT__STACK_BATCH || atomic_load(&guard_mode) != 1 ||
+        atomic_load_explicit(&batch_guards, memory_order_relaxed) == 2)
+        return false;
+    struct iovec iov[WEFT__STACK_BATCH];
+    for (size_t i = 0; i < count; i++)
+        iov[i] = (struct iovec){map + i * map_size, WEFT__GUARD_SIZE};
+    long n = syscall(SYS_process_madvise, WEFT__PIDFD_SELF, iov, count, MADV_GUARD_INSTALL, 0);
+    if (n == (long)(count * WEFT__GUARD_SIZE)) {
+        atomic_store_explicit(&batch_guards, 1, memory_order_relaxed);
+        return true;
+    }
+    if (n < 0)
+        atomic_store_explicit(&batch_guards, 2, memory_order_relaxed);
+#else
+    (void)map, (void)map_size, (void)count;
+#endif
+    return false;
+}
+
+/* Carve a stack out of `map_size` bytes at `map`: guard below (unless
+ * `guarded` already), the descriptor in the top bytes. */
+static weft__stack *stack_init(char *map, size_t map_size, bool guarded)
+{
+    int rc = guarded ? 0 : install_guard(map, WEFT__GUARD_SIZE);
     if (rc < 0) {
         weft__seterr(rc, "stack: guard region failed: %s%s", strerror(-rc),
                      rc == -ENOMEM ? " (too many mappings: raise vm.max_map_count)" : "");
@@ -129,14 +163,15 @@ static weft__stack *stack_map(weft_loop *loop, size_t usable, size_t count)
                      strerror(errno));
         return NULL;
     }
-    weft__stack *first = stack_init(map, map_size);
+    bool guarded = install_guards_batch(map, map_size, count);
+    weft__stack *first = stack_init(map, map_size, guarded);
     if (!first) {
         munmap(map, map_size * count);
         return NULL;
     }
     for (size_t i = 1; i < count; i++) {
         char *m = map + i * map_size;
-        weft__stack *s = stack_init(m, map_size);
+        weft__stack *s = stack_init(m, map_size, guarded);
         if (!s) {
             munmap(m, map_size * (count - i));
             break;

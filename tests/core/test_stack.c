@@ -130,9 +130,22 @@ static int deep_recursion(void *arg)
     return recurse(0);
 }
 
-static int overflow_main(void *arg)
+static int nap(void *arg)
 {
     (void)arg;
+    return weft_sleep_ms(10000);
+}
+
+static int overflow_main(void *arg)
+{
+    /* With arg: 40 other tasks hold stacks first, so the overflowing one
+     * runs on a stack of a later batch, whose guards were installed
+     * together (process_madvise) rather than one by one. */
+    for (int i = 0; arg && i < 40; i++)
+        if (!weft_spawn(nap, NULL, NULL))
+            return -1;
+    if (arg)
+        weft_yield();
     weft_task *t = weft_spawn(deep_recursion, NULL, NULL);
     if (!t)
         return -1;
@@ -141,22 +154,20 @@ static int overflow_main(void *arg)
 
 static void overflow_child(void *arg)
 {
-    (void)arg;
-    weft_run(overflow_main, NULL);
+    weft_run(overflow_main, arg);
     fprintf(stderr, "child: survived the overflow\n");
     _exit(3);
 }
 
-static void test_overflow_reported(void **state)
+static void check_overflow(void *later_batch)
 {
-    (void)state;
     if (RUNNING_ON_VALGRIND) {
         print_message("skipped: valgrind handles the guard-page fault itself\n");
         skip();
     }
     char out[8192];
     int ws;
-    run_child(overflow_child, NULL, out, sizeof out, &ws);
+    run_child(overflow_child, later_batch, out, sizeof out, &ws);
     bool ours = strstr(out, "stack overflow in task 'deep_recursion'") != NULL;
     bool asan = TEST_ASAN && strstr(out, "AddressSanitizer") && strstr(out, "stack-overflow");
     if (!ours && !asan)
@@ -171,6 +182,18 @@ static void test_overflow_reported(void **state)
         /* ASan reports and exits with its error code. */
         assert_true(WIFSIGNALED(ws) || (WIFEXITED(ws) && WEXITSTATUS(ws) != 0));
     }
+}
+
+static void test_overflow_reported(void **state)
+{
+    (void)state;
+    check_overflow(NULL);
+}
+
+static void test_overflow_reported_later_batch(void **state)
+{
+    (void)state;
+    check_overflow((void *)1);
 }
 
 /* A fault that is not an overflow is not reported as one, and still kills.
@@ -492,6 +515,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overflow_reported),
+        cmocka_unit_test(test_overflow_reported_later_batch),
         cmocka_unit_test(test_other_fault_not_overflow),
         cmocka_unit_test(test_stack_size_option),
         cmocka_unit_test(test_100k_default_stacks),
