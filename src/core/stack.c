@@ -10,7 +10,7 @@
  * Elsewhere (older kernels, valgrind, qemu-user) mprotect(PROT_NONE) is the
  * fallback; it splits each stack into two VMAs, so about
  * vm.max_map_count / 2 (32,765 by default) stacks can exist at once.
- * Where process_madvise takes PIDFD_SELF (6.14+), a batch's guards go in
+ * Where process_madvise takes PIDFD_SELF (6.18 does), a batch's guards go in
  * with one system call.
  */
 #include <errno.h>
@@ -100,7 +100,7 @@ static int install_guard(void *lo, size_t len)
 }
 
 /* The guards of a whole batch with one process_madvise(2) on ourselves
- * (Linux 6.14+: PIDFD_SELF): one system call instead of WEFT__STACK_BATCH.
+ * (PIDFD_SELF, where the kernel takes it): one call instead of WEFT__STACK_BATCH.
  * Only once MADV_GUARD_INSTALL is known to work.  Returns true when every
  * guard is in place; otherwise stack_init installs them one by one (again
  * for any this call did: installing a guard twice is harmless). */
