@@ -205,10 +205,10 @@ static int send_stream_body(weft_stream *st, const weft_http_request *req, const
     for (;;) {
         ssize_t n = req->body_fn(req->body_arg, buf, sizeof buf);
         if (n < 0)
-            return weft_seterr((int)n, "HTTP: the request body producer failed: %s",
+            return weft_seterr((int)n, "the request body producer failed: %s",
                                weft_strerror((int)n));
         if (!chunked && sent + (uint64_t)n > (uint64_t)req->body_fn_length)
-            return weft_seterr(-EINVAL, "HTTP: the body producer gave more than the %lld "
+            return weft_seterr(-EINVAL, "the body producer gave more than the %lld "
                                "bytes announced", (long long)req->body_fn_length);
         if (n == 0)
             break;
@@ -224,7 +224,7 @@ static int send_stream_body(weft_stream *st, const weft_http_request *req, const
             return (int)w;
     }
     if (!chunked && sent != (uint64_t)req->body_fn_length)
-        return weft_seterr(-EINVAL, "HTTP: the body producer gave %llu of the %lld bytes "
+        return weft_seterr(-EINVAL, "the body producer gave %llu of the %lld bytes "
                            "announced", (unsigned long long)sent, (long long)req->body_fn_length);
     if (chunked) {
         ssize_t w = weft_stream_write_all(st, "0\r\n\r\n", 5, until(lim->io, lim->total_deadline));
@@ -709,7 +709,8 @@ int weft_http_response_body(weft_http_response *r, const void **body, size_t *le
                  (long long)r->content_length, max);
         return body_error(r, -EMSGSIZE, what);
     }
-    size_t cap = r->content_length >= 0 ? (size_t)r->content_length + 1 : 16 * 1024;
+    size_t cap = r->content_length >= 0 ? (size_t)r->content_length + 1
+               : max < 16 * 1024 ? max + 1 : 16 * 1024; /* the limit checks need cap <= max + 1 */
     if (!r->body) {
         r->body = malloc(cap);
         if (!r->body)
