@@ -11,8 +11,6 @@
 #include "../core/core-internal.h"
 #include "weft/net.h"
 
-#define weft__monotonic_ns weft__clock_ns
-
 /* Parse a numeric IPv4/IPv6 host ("[::1]" too) into *a with `port`;
  * false when `host` is not numeric. */
 bool weft__addr_numeric(const char *host, uint16_t port, weft_addr *a);

@@ -98,7 +98,7 @@ void weft_resolve_cache_clear(void)
 static size_t cache_get(const char *host, int family, uint16_t port, weft_addr *out, size_t max)
 {
     size_t n = 0;
-    int64_t now = weft__monotonic_ns();
+    int64_t now = weft__clock_ns();
     pthread_mutex_lock(&cache_lock);
     for (size_t i = 0; i < cache_len; i++) {
         cache_entry *e = cache[i];
@@ -124,7 +124,7 @@ static void cache_put(cache_entry *e)
         entry_free(e);
         return;
     }
-    e->stored = weft__monotonic_ns();
+    e->stored = weft__clock_ns();
     for (size_t i = 0; i < cache_len; i++) {
         if (cache[i]->family == e->family && strcmp(cache[i]->host, e->host) == 0) {
             entry_free(cache[i]);
