@@ -48,6 +48,19 @@ void weft_resolve_cache_ttl_ms(int64_t ttl_ms);
 /* Empty the resolver cache.  Thread-safe. */
 void weft_resolve_cache_clear(void);
 
+/*
+ * Concurrent lookups of one name by tasks of the same loop share one
+ * getaddrinfo: the first task resolves, the others wait for its answer
+ * (with their own deadlines; if the first gives up, the next one resolves).
+ * These process-wide counters tell what happened.  Thread-safe.
+ */
+typedef struct weft_resolve_stats {
+    uint64_t lookups;     /* getaddrinfo calls started */
+    uint64_t cache_hits;  /* answers from the cache */
+    uint64_t joined;      /* lookups that waited for another task's answer */
+} weft_resolve_stats;
+void weft_resolve_stats_get(weft_resolve_stats *stats);
+
 /* Format `addr` as "1.2.3.4:80", "[::1]:80" or the Unix path into `buf`.
  * Returns buf.  Does not suspend. */
 char *weft_addr_format(const weft_addr *addr, char *buf, size_t len);

@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "net-internal.h"
 #include "weft/exec.h"
 #include "weft/net.h"
+#include "weft/sync.h"
 
 #define CACHE_MAX 256       /* entries; the oldest goes when full */
 #define ADDRS_MAX 16        /* addresses kept per name */
@@ -204,6 +206,91 @@ static void lookup_free(void *arg, int result)
     free(l);
 }
 
+/* Lookups in progress on this thread's loop.  A task that asks for a name
+ * another task is already resolving waits for that answer (aiohttp's DNS
+ * throttling) rather than start a second getaddrinfo.  Freed by whoever
+ * leaves it last: the task that resolved it, or the last waiter. */
+typedef struct inflight {
+    struct inflight *next;
+    char *host;
+    int family;
+    bool finished;
+    int rc;                     /* 0, WEFT_ERESOLVE, or the resolver's own failure */
+    int waiters;
+    char why[160];
+    size_t n;
+    weft_addr addrs[ADDRS_MAX]; /* port 0 */
+    weft_event done;
+} inflight;
+
+static _Thread_local inflight *inflights;
+static _Atomic uint64_t stat_lookups, stat_hits, stat_joined;
+
+void weft_resolve_stats_get(weft_resolve_stats *st)
+{
+    st->lookups = atomic_load(&stat_lookups);
+    st->cache_hits = atomic_load(&stat_hits);
+    st->joined = atomic_load(&stat_joined);
+}
+
+static void inflight_free(inflight *f)
+{
+    weft_event_close(&f->done);
+    free(f->host);
+    free(f);
+}
+
+/* Copy an answer (port 0) into out[] with `port`. */
+static int answer(const weft_addr *addrs, size_t n, uint16_t port, weft_addr *out, size_t max)
+{
+    size_t i;
+    for (i = 0; i < n && i < max; i++) {
+        out[i] = addrs[i];
+        set_port(&out[i], port);
+    }
+    return (int)i;
+}
+
+/* getaddrinfo on the thread pool; fills f (addrs, n, rc, why). */
+static void system_lookup(inflight *f, int64_t deadline)
+{
+    atomic_fetch_add(&stat_lookups, 1);
+    lookup *l = calloc(1, sizeof *l);
+    cache_entry *e = calloc(1, sizeof *e);
+    char *h = strdup(f->host);
+    if (!l || !e || !h) {
+        free(l);
+        free(e);
+        free(h);
+        f->rc = -ENOMEM;
+        snprintf(f->why, sizeof f->why, "out of memory");
+        return;
+    }
+    e->host = h;
+    e->family = f->family;
+    l->entry = e;
+    weft_blocking_opts opts = { .deadline = deadline, .on_detached_done = lookup_free };
+    int rc = weft_thread_pool_run(NULL, lookup_run, l, NULL, &opts);
+    if (rc < 0) { /* l is the worker's now, or freed already */
+        f->rc = rc;
+        snprintf(f->why, sizeof f->why, "%s", weft_strerror(rc));
+        return;
+    }
+    if (l->gai != 0 || e->n == 0) {
+        f->rc = WEFT_ERESOLVE;
+        snprintf(f->why, sizeof f->why, "%s",
+                 l->gai == 0 ? "no IPv4 or IPv6 address"
+                 : l->gai == EAI_SYSTEM ? strerror(l->gai_errno) : gai_strerror(l->gai));
+        lookup_free(l, 0);
+        return;
+    }
+    f->n = e->n;
+    memcpy(f->addrs, e->addrs, e->n * sizeof e->addrs[0]);
+    l->entry = NULL;
+    cache_put(e);
+    lookup_free(l, 0);
+}
+
 int weft_resolve(const char *host, uint16_t port, int family, weft_addr *out, size_t max,
                  int64_t deadline)
 {
@@ -216,44 +303,60 @@ int weft_resolve(const char *host, uint16_t port, int family, weft_addr *out, si
                                 "requested family", host);
         return 1;
     }
-    size_t n = cache_get(host, family, port, out, max);
-    if (n)
-        return (int)n;
-
-    lookup *l = calloc(1, sizeof *l);
-    cache_entry *e = calloc(1, sizeof *e);
-    char *h = strdup(host);
-    if (!l || !e || !h) {
-        free(l);
-        free(e);
-        free(h);
-        return weft__seterr(-ENOMEM, "weft_resolve: out of memory");
+    for (;;) {
+        size_t n = cache_get(host, family, port, out, max);
+        if (n) {
+            atomic_fetch_add(&stat_hits, 1);
+            return (int)n;
+        }
+        inflight *f = inflights;
+        while (f && (f->family != family || strcmp(f->host, host) != 0))
+            f = f->next;
+        if (f) { /* another task resolves it: wait for its answer */
+            atomic_fetch_add(&stat_joined, 1);
+            f->waiters++;
+            int w = weft_event_wait_until(&f->done, deadline);
+            f->waiters--;
+            int rc = f->rc;
+            int got = w == 0 && rc == 0 ? answer(f->addrs, f->n, port, out, max) : 0;
+            char why[sizeof f->why];
+            snprintf(why, sizeof why, "%s", f->why);
+            bool finished = f->finished;
+            if (finished && f->waiters == 0)
+                inflight_free(f);
+            if (w < 0)
+                return weft__seterr(w, "weft_resolve: %s: %s", host, weft_strerror(w));
+            if (rc == 0)
+                return got;
+            if (rc == WEFT_ERESOLVE)
+                return weft__seterr(rc, "weft_resolve: %s: %s", host, why);
+            continue; /* the other task gave up (its deadline, a cancel): try ourselves */
+        }
+        f = calloc(1, sizeof *f);
+        if (!f || !(f->host = strdup(host))) {
+            free(f);
+            return weft__seterr(-ENOMEM, "weft_resolve: out of memory");
+        }
+        f->family = family;
+        weft_event_init(&f->done);
+        f->next = inflights;
+        inflights = f;
+        system_lookup(f, deadline);
+        for (inflight **pp = &inflights; *pp; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+        f->finished = true;
+        weft_event_set(&f->done);
+        int rc = f->rc;
+        int got = rc == 0 ? answer(f->addrs, f->n, port, out, max) : 0;
+        if (rc < 0)
+            weft__seterr(rc, "weft_resolve: %s: %s", host, f->why);
+        if (f->waiters == 0)
+            inflight_free(f);
+        return rc < 0 ? rc : got;
     }
-    e->host = h;
-    e->family = family;
-    l->entry = e;
-    weft_blocking_opts opts = { .deadline = deadline, .on_detached_done = lookup_free };
-    int rc = weft_thread_pool_run(NULL, lookup_run, l, NULL, &opts);
-    if (rc < 0) /* l is the worker's now, or freed already */
-        return weft__seterr(rc, "weft_resolve: %s: %s", host, weft_strerror(rc));
-    if (l->gai != 0) {
-        const char *why = l->gai == EAI_SYSTEM ? strerror(l->gai_errno) : gai_strerror(l->gai);
-        weft__seterr(WEFT_ERESOLVE, "weft_resolve: %s: %s", host, why);
-        lookup_free(l, 0);
-        return WEFT_ERESOLVE;
-    }
-    if (e->n == 0) {
-        lookup_free(l, 0);
-        return weft__seterr(WEFT_ERESOLVE, "weft_resolve: %s: no IPv4 or IPv6 address", host);
-    }
-    for (n = 0; n < e->n && n < max; n++) {
-        out[n] = e->addrs[n];
-        set_port(&out[n], port);
-    }
-    l->entry = NULL;
-    cache_put(e);
-    lookup_free(l, 0);
-    return (int)n;
 }
 
 char *weft_addr_format(const weft_addr *addr, char *buf, size_t len)

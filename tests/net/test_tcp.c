@@ -933,6 +933,70 @@ static void test_connect_race(void **state)
     run_task(race_main);
 }
 
+/* ------------------------------------------------------------ shared lookups */
+
+struct lookup_call {
+    int rc;
+    weft_addr addr;
+};
+
+static int resolve_localhost(void *arg)
+{
+    struct lookup_call *c = arg;
+    c->rc = weft_resolve("localhost", 80, AF_UNSPEC, &c->addr, 1, weft_deadline_ms(5000));
+    return 0;
+}
+
+static int shared_lookup_main(void *arg)
+{
+    (void)arg;
+    weft_resolve_cache_ttl_ms(0); /* every answer from the system resolver */
+    enum { N = 20 };
+    struct lookup_call calls[N];
+    weft_task *t[N];
+    weft_resolve_stats a, b;
+    weft_resolve_stats_get(&a);
+    for (int i = 0; i < N; i++)
+        t[i] = spawn_named(resolve_localhost, &calls[i], "lookup");
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(join_status(t[i]), 0);
+        assert_int_equal(calls[i].rc, 1);
+    }
+    weft_resolve_stats_get(&b);
+    printf("# %d concurrent lookups of localhost: %llu getaddrinfo, %llu joined\n", N,
+           (unsigned long long)(b.lookups - a.lookups),
+           (unsigned long long)(b.joined - a.joined));
+    assert_int_equal(b.lookups - a.lookups, 1);
+    assert_int_equal(b.joined - a.joined, N - 1);
+
+    /* The task that resolves is cancelled while another waits for it: the
+     * waiter resolves by itself. */
+    struct lookup_call first, second;
+    weft_resolve_stats_get(&a);
+    weft_task *ta = spawn_named(resolve_localhost, &first, "first");
+    weft_task *tb = spawn_named(resolve_localhost, &second, "second");
+    assert_int_equal(weft_yield(), 0); /* both asked */
+    weft_cancel(ta);
+    assert_int_equal(join_status(ta), 0);
+    assert_int_equal(join_status(tb), 0);
+    weft_resolve_stats_get(&b);
+    printf("# first: %d, second: %d; %llu getaddrinfo\n", first.rc, second.rc,
+           (unsigned long long)(b.lookups - a.lookups));
+    assert_int_equal(second.rc, 1);
+    assert_true(first.rc == 1 || first.rc == -ECANCELED);
+    assert_int_equal(b.joined - a.joined, 1);
+    assert_int_equal(b.lookups - a.lookups, first.rc == 1 ? 1 : 2);
+
+    weft_resolve_cache_ttl_ms(10000);
+    return 0;
+}
+
+static void test_shared_lookups(void **state)
+{
+    (void)state;
+    run_task(shared_lookup_main);
+}
+
 /* ------------------------------------------------------------ accept */
 
 static int accept_deadline_main(void *arg)
@@ -1163,6 +1227,7 @@ int main(void)
         cmocka_unit_test(test_happy_eyeballs_v4_only),
         cmocka_unit_test(test_happy_eyeballs_stagger),
         cmocka_unit_test(test_connect_race),
+        cmocka_unit_test(test_shared_lookups),
         cmocka_unit_test(test_accept_deadline),
         cmocka_unit_test(test_cancel_accept),
         cmocka_unit_test(test_cancel_connect),
