@@ -200,6 +200,12 @@ const char *weft_stream_alpn(const weft_stream *s);
 /* Whether the stream runs TLS. */
 bool weft_stream_is_tls(const weft_stream *s);
 
+/* Whether the TLS handshake resumed an earlier session.  A client context
+ * keeps the sessions servers hand out (up to 64, by server name and
+ * address) and offers one when it connects to the same server again: an
+ * abbreviated handshake, no certificate chain to verify.  Does not suspend. */
+bool weft_stream_tls_resumed(const weft_stream *s);
+
 /* The stream's socket (still owned by the stream). */
 int weft_stream_fd(const weft_stream *s);
 

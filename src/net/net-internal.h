@@ -30,6 +30,7 @@ struct weft_stream {
     weft_tls_ctx *tls;      /* a reference, for ALPN callbacks */
     int io_errno;           /* the last socket error seen by the TLS BIO */
     char alpn[48];          /* the protocol ALPN agreed on, or "" */
+    char tls_key[160];      /* client: the session cache key (server name|address) */
 };
 
 /* TLS transfers for the stream (tls.c): like read(2)/write(2) on a

@@ -25,6 +25,15 @@
 #include "net-internal.h"
 #include "weft/io.h"
 
+/* A client's sessions kept for resumption, by server name and address. */
+#define SESSIONS_MAX 64
+
+typedef struct cached_session {
+    char key[160];
+    SSL_SESSION *session;
+    uint64_t used;          /* for LRU replacement */
+} cached_session;
+
 struct weft_tls_ctx {
     SSL_CTX *ctx;
     atomic_int refs;
@@ -32,7 +41,68 @@ struct weft_tls_ctx {
     bool insecure;
     unsigned char alpn[256]; /* wire format: length-prefixed names */
     unsigned alpn_len;
+    pthread_mutex_t lock;    /* the session cache: contexts are shared across threads */
+    cached_session sessions[SESSIONS_MAX];
+    uint64_t clock;
 };
+
+/* ------------------------------------------------------------ resumption */
+
+/*
+ * Client sessions are kept per server name and address, so a new
+ * connection to the same server resumes (an abbreviated handshake: one
+ * round trip less, no certificate chain to verify).  A session is taken out
+ * when used (TLS 1.3 tickets are for one use); the server sends fresh ones.
+ */
+static int stream_index = -1; /* SSL ex_data slot: the weft_stream */
+
+static void session_put(weft_tls_ctx *t, const char *key, SSL_SESSION *sess)
+{
+    pthread_mutex_lock(&t->lock);
+    cached_session *slot = &t->sessions[0];
+    for (int i = 0; i < SESSIONS_MAX; i++) {
+        cached_session *c = &t->sessions[i];
+        if (!c->session || strcmp(c->key, key) == 0) {
+            slot = c;
+            break;
+        }
+        if (c->used < slot->used)
+            slot = c;
+    }
+    if (slot->session)
+        SSL_SESSION_free(slot->session);
+    snprintf(slot->key, sizeof slot->key, "%s", key);
+    slot->session = sess;
+    slot->used = ++t->clock;
+    pthread_mutex_unlock(&t->lock);
+}
+
+static SSL_SESSION *session_take(weft_tls_ctx *t, const char *key)
+{
+    SSL_SESSION *sess = NULL;
+    pthread_mutex_lock(&t->lock);
+    for (int i = 0; i < SESSIONS_MAX; i++) {
+        cached_session *c = &t->sessions[i];
+        if (c->session && strcmp(c->key, key) == 0) {
+            sess = c->session;
+            c->session = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return sess;
+}
+
+/* OpenSSL hands us each new session (after the handshake, or when a TLS
+ * 1.3 ticket arrives); returning 1 keeps its reference. */
+static int session_new(SSL *ssl, SSL_SESSION *sess)
+{
+    weft_stream *s = SSL_get_ex_data(ssl, stream_index);
+    if (!s || !s->tls || !s->tls_key[0] || !SSL_SESSION_is_resumable(sess))
+        return 0;
+    session_put(s->tls, s->tls_key, sess);
+    return 1;
+}
 
 /* ------------------------------------------------------------ errors */
 
@@ -132,6 +202,7 @@ static void bio_method_init(void)
     if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read)
         && BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
         bio_method = m;
+    stream_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* ------------------------------------------------------------ contexts */
@@ -196,6 +267,12 @@ static weft_tls_ctx *ctx_new(const weft_tls_opts *opts, bool server)
     SSL_CTX_set_options(t->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
                                  | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    pthread_mutex_init(&t->lock, NULL);
+    if (!server) {
+        SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT
+                                                   | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(t->ctx, session_new);
+    }
     int rc = 0;
     if (opts->cert_file && SSL_CTX_use_certificate_chain_file(t->ctx, opts->cert_file) != 1)
         rc = ctx_fail("TLS: cannot load certificate", opts->cert_file);
@@ -224,6 +301,7 @@ static weft_tls_ctx *ctx_new(const weft_tls_opts *opts, bool server)
     }
     if (rc < 0) {
         SSL_CTX_free(t->ctx);
+        pthread_mutex_destroy(&t->lock);
         free(t);
         return NULL;
     }
@@ -236,7 +314,11 @@ weft_tls_ctx *weft_tls_server_new(const weft_tls_opts *opts) { return ctx_new(op
 void weft_tls_ctx_free(weft_tls_ctx *t)
 {
     if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
+        for (int i = 0; i < SESSIONS_MAX; i++)
+            if (t->sessions[i].session)
+                SSL_SESSION_free(t->sessions[i].session);
         SSL_CTX_free(t->ctx);
+        pthread_mutex_destroy(&t->lock);
         free(t);
     }
 }
@@ -349,10 +431,25 @@ int weft_stream_start_tls(weft_stream *s, weft_tls_ctx *t, const char *server_na
     s->ssl = ssl;
     atomic_fetch_add(&t->refs, 1);
     s->tls = t;
+    SSL_set_ex_data(ssl, stream_index, s);
     if (t->server) {
         SSL_set_accept_state(ssl);
     } else {
         SSL_set_connect_state(ssl);
+        /* The session cache key: the name the certificate was checked for,
+         * and the server's address. */
+        weft_addr peer;
+        peer.len = sizeof peer.storage;
+        char where[128] = "";
+        if (getpeername(s->fd, (struct sockaddr *)&peer.storage, &peer.len) == 0)
+            weft_addr_format(&peer, where, sizeof where);
+        snprintf(s->tls_key, sizeof s->tls_key, "%s|%s", server_name ? server_name : "",
+                 where);
+        SSL_SESSION *sess = session_take(t, s->tls_key);
+        if (sess) {
+            SSL_set_session(ssl, sess);
+            SSL_SESSION_free(sess); /* SSL_set_session took its own reference */
+        }
         if (server_name) {
             unsigned char ip[16];
             bool is_ip = inet_pton(AF_INET, server_name, ip) == 1
@@ -384,6 +481,11 @@ int weft_stream_start_tls(weft_stream *s, weft_tls_ctx *t, const char *server_na
         s->alpn[len] = '\0';
     }
     return 0;
+}
+
+bool weft_stream_tls_resumed(const weft_stream *s)
+{
+    return s->ssl && SSL_session_reused(s->ssl);
 }
 
 const char *weft_stream_alpn(const weft_stream *s)

@@ -350,6 +350,92 @@ static void test_handshake_and_echo(void **state)
     run_task(echo_main);
 }
 
+/* ------------------------------------------------------------ resumption */
+
+struct resume_server {
+    int lfd;
+    weft_tls_ctx *ctx;
+    int conns;
+};
+
+/* Accepts `conns` connections one after another: handshake, "hi", wait for
+ * the client to close. */
+static int resume_server_main(void *arg)
+{
+    struct resume_server *rs = arg;
+    for (int i = 0; i < rs->conns; i++) {
+        int fd = weft_accept(rs->lfd, NULL, weft_deadline_ms(5000));
+        if (fd < 0)
+            return fd;
+        weft_stream *s = weft_stream_new(fd, 0);
+        int rc = weft_stream_start_tls(s, rs->ctx, NULL, weft_deadline_ms(5000));
+        if (rc == 0 && weft_stream_write_all(s, "hi", 2, weft_deadline_ms(5000)) != 2)
+            rc = -EIO;
+        char c;
+        if (rc == 0)
+            weft_stream_read_some(s, &c, 1, weft_deadline_ms(5000)); /* until it closes */
+        weft_stream_close(s);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One client connection: handshake, read "hi", close.  Returns whether the
+ * session was resumed. */
+static bool resume_client(int port, weft_tls_ctx *ctx)
+{
+    weft_stream *s = tcp_stream(port);
+    assert_int_equal(weft_stream_start_tls(s, ctx, "localhost", weft_deadline_ms(5000)), 0);
+    char buf[2];
+    /* reading also takes in the TLS 1.3 tickets the server sends */
+    assert_int_equal(weft_stream_read_exact(s, buf, 2, weft_deadline_ms(5000)), 2);
+    bool resumed = weft_stream_tls_resumed(s);
+    weft_stream_shutdown(s, weft_deadline_ms(1000));
+    weft_stream_close(s);
+    return resumed;
+}
+
+static int resume_main(void *arg)
+{
+    (void)arg;
+    struct resume_server rs = {.lfd = weft_tcp_listen("127.0.0.1", 0, 0), .conns = 4};
+    struct resume_server other = {.lfd = weft_tcp_listen("127.0.0.1", 0, 0), .conns = 1};
+    rs.ctx = other.ctx = server_ctx(C.server_cert, C.server_key, NULL);
+    weft_task *srv = spawn_named(resume_server_main, &rs, "server");
+    weft_task *srv2 = spawn_named(resume_server_main, &other, "other server");
+    weft_tls_ctx *client = client_ctx(C.ca_cert, NULL, false);
+    weft_tls_ctx *fresh = client_ctx(C.ca_cert, NULL, false);
+    int port = weft_local_port(rs.lfd), port2 = weft_local_port(other.lfd);
+    bool r1 = resume_client(port, client);
+    bool r2 = resume_client(port, client);
+    bool r3 = resume_client(port, client);
+    bool r_other_ctx = resume_client(port, fresh);    /* another context: no session */
+    bool r_other_server = resume_client(port2, client); /* another address: none either */
+    printf("# resumed: %d %d %d; other context %d; other server %d\n", r1, r2, r3,
+           r_other_ctx, r_other_server);
+    assert_false(r1);
+    assert_true(r2);
+    assert_true(r3);
+    assert_false(r_other_ctx);
+    assert_false(r_other_server);
+    assert_int_equal(join_status(srv), 0);
+    assert_int_equal(join_status(srv2), 0);
+    weft_tls_ctx_free(client);
+    weft_tls_ctx_free(fresh);
+    weft_tls_ctx_free(rs.ctx);
+    weft_close(rs.lfd);
+    weft_close(other.lfd);
+    return 0;
+}
+
+/* A client context resumes sessions with the same server, and only there. */
+static void test_session_resumption(void **state)
+{
+    (void)state;
+    run_task(resume_main);
+}
+
 /* Several connections at once sharing both contexts. */
 enum { NPAR = 8 };
 static weft_tls_ctx *par_client_ctx;
@@ -886,6 +972,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_contexts),
         cmocka_unit_test(test_handshake_and_echo),
+        cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_parallel_connections),
         cmocka_unit_test(test_alpn),
         cmocka_unit_test(test_verify_failures),
