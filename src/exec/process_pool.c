@@ -116,7 +116,8 @@ typedef struct worker {
     weft_lock wlock;     /* one request at a time on the socket */
     weft_event kick;     /* wakes the reader: a request was sent, or withdrawn */
     weft_task *reader;   /* alive while jobs are in flight */
-    char *sbuf;          /* small requests staged, sent together by the writer */
+    char *sbuf;          /* requests staged, sent together by the writer */
+    weft_event space;    /* set when the writer has made room in sbuf */
     size_t slen;
     size_t nstaged;      /* jobs whose request is in sbuf */
     weft_task *writer;   /* alive while requests are staged */
@@ -519,11 +520,13 @@ static int send_request(worker *w, pjob *j, int64_t deadline, bool *sent)
 }
 
 #define RBUF_SIZE ((size_t)64 * 1024)
-/* Requests with inputs up to STAGE_MAX_INPUT are copied into the worker's
- * staging buffer and sent by its writer task, many per sendmsg: the callers
- * woken in one loop iteration share one system call. */
-#define STAGE_SIZE ((size_t)64 * 1024)
-#define STAGE_MAX_INPUT ((size_t)4 * 1024)
+/* Requests with inputs up to PIPELINE_MAX_INPUT are copied into the
+ * worker's staging buffer, in FIFO order, and sent by its writer task, many
+ * per sendmsg: the callers woken in one loop iteration share one system
+ * call.  The writer never gives up half-way (shielded), so a caller's
+ * cancel or deadline never cuts a request in two, which would break the
+ * stream and cost the worker (and the job it runs) its life. */
+#define STAGE_SIZE ((size_t)256 * 1024)
 #define YIELD_EVERY_BYTES ((size_t)4 << 20)
 
 /* Read exactly len bytes of worker w's answers (into buf, or dropped when
@@ -649,6 +652,7 @@ static void flush_staged(worker *w)
     w->slen -= len;
     w->nstaged -= marked;
     weft_event_set(&w->kick);
+    weft_event_set(&w->space);
 }
 
 static int writer_main(void *arg)
@@ -663,6 +667,20 @@ static int writer_main(void *arg)
     w->pool->readers--;
     maybe_drained(w->pool);
     return 0;
+}
+
+/* Whether j is the oldest job of w whose request is neither staged nor
+ * sent: requests must reach the socket in the in-flight FIFO's order. */
+static bool first_unsent(worker *w, pjob *j)
+{
+    weft__list_foreach(it, &w->inflight) {
+        pjob *x = weft__container_of(it, pjob, link);
+        if (x == j)
+            return true;
+        if (!x->staged && !x->sent)
+            return false;
+    }
+    return false;
 }
 
 static void ensure_writer(worker *w)
@@ -751,6 +769,7 @@ static void worker_died(weft_process_pool *pool, worker *w)
         }
     }
     weft_lock_release(&w->wlock);
+    weft_event_set(&w->space); /* callers waiting behind a resent job may stage now */
     weft_event_set(&pool->avail);
 }
 
@@ -911,6 +930,7 @@ weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts)
         weft__list_init(&w->inflight);
         weft_lock_init(&w->wlock);
         weft_event_init(&w->kick);
+        weft_event_init(&w->space);
         w->pool = pool;
         w->rbuf = malloc(RBUF_SIZE);
         w->sbuf = malloc(STAGE_SIZE);
@@ -1043,24 +1063,37 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
     ensure_reader(w);
 
     bool sent = false;
-    if (in_len <= STAGE_MAX_INPUT && w->slen + sizeof(req_header) + in_len <= STAGE_SIZE
-        && !w->replacing) {
-        /* Small: copied into the staging buffer; the writer task sends it
-         * with the others staged in this loop iteration. */
-        req_header h = {.fn = (uint64_t)(uintptr_t)fn, .slot = j->slot, .len = in_len};
-        memcpy(w->sbuf + w->slen, &h, sizeof h);
-        if (in_len)
-            memcpy(w->sbuf + w->slen + sizeof h, in, in_len);
-        w->slen += sizeof h + in_len;
-        w->nstaged++;
-        j->staged = true;
-        ensure_writer(w);
-        if (!w->writer) { /* no task for the writer: send now */
-            weft_lock_acquire(&w->wlock);
-            flush_staged(w);
-            weft_lock_release(&w->wlock);
+    if (in_len <= PIPELINE_MAX_INPUT) {
+        /* Copied into the staging buffer, in the order of the in-flight
+         * FIFO; the writer task sends it with the others staged in this
+         * loop iteration. */
+        size_t need = sizeof(req_header) + in_len;
+        while (!(first_unsent(w, j) && w->slen + need <= STAGE_SIZE)) {
+            ensure_writer(w);
+            weft_event_clear(&w->space);
+            rc = weft_event_wait_until(&w->space, deadline);
+            if (rc < 0)
+                break;
         }
+        if (rc == 0) {
+            req_header h = {.fn = (uint64_t)(uintptr_t)fn, .slot = j->slot, .len = in_len};
+            memcpy(w->sbuf + w->slen, &h, sizeof h);
+            if (in_len)
+                memcpy(w->sbuf + w->slen + sizeof h, in, in_len);
+            w->slen += need;
+            w->nstaged++;
+            j->staged = true;
+            ensure_writer(w);
+            if (!w->writer) { /* no task for the writer: send now */
+                weft_lock_acquire(&w->wlock);
+                flush_staged(w);
+                weft_lock_release(&w->wlock);
+            }
+        }
+        weft_event_set(&w->space); /* the next in line may stage now */
     } else {
+        /* Large (its worker is idle): sent by the caller, straight from its
+         * memory.  Cut off half-way, it costs only that worker. */
         rc = weft_lock_acquire_until(&w->wlock, deadline);
         if (rc == 0) {
             flush_staged(w); /* requests staged before this one go first */
