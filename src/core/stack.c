@@ -111,7 +111,8 @@ static bool install_guards_batch(char *map, size_t map_size, size_t count)
 {
 #ifdef SYS_process_madvise
     if (count < 2 || count > WEFT__STACK_BATCH || atomic_load(&guard_mode) != 1 ||
-        atomic_load_explicit(&batch_guards, memory_order_relaxed) == 2)
+        atomic_load_explicit(&batch_guards, memory_order_relaxed) == 2 ||
+        RUNNING_ON_VALGRIND) /* it does not know process_madvise, and says so */
         return false;
     struct iovec iov[WEFT__STACK_BATCH];
     for (size_t i = 0; i < count; i++)
