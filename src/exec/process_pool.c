@@ -508,11 +508,29 @@ static void worker_died(weft_process_pool *pool, worker *w)
     }
     int rc = pool->shut ? -ESHUTDOWN : spawn_worker(pool, w);
     w->replacing = false;
-    weft__list_foreach(it, &w->inflight) {
-        pjob *j = weft__container_of(it, pjob, link);
-        if (!j->resend)
-            continue; /* a job whose caller has not sent it yet sends it itself */
+    /* Resend, oldest first.  Sending may suspend, and meanwhile other jobs
+     * may leave the FIFO (a caller that gave up waiting for the lock
+     * withdraws its job, which frees it): so no iterator is kept across a
+     * send; the scan starts over each time. */
+    for (;;) {
+        pjob *j = NULL;
+        weft__list_foreach(it, &w->inflight) {
+            pjob *x = weft__container_of(it, pjob, link);
+            if (x->resend) {
+                j = x;
+                break;
+            }
+        }
+        if (!j)
+            break;
         j->resend = false;
+        if (!j->task) {
+            /* Its caller left while earlier jobs were resent: its input is
+             * gone with it.  Send the header alone; the worker skips the job
+             * (its slot says CANCELLED) and answers for it. */
+            j->in = NULL;
+            j->in_len = 0;
+        }
         bool sent = false;
         int src = rc < 0 ? rc : send_request(w, j, WEFT_NO_DEADLINE, &sent);
         if (src == 0 || src == -EPIPE || src == -ECONNRESET) {
