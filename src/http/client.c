@@ -69,32 +69,6 @@ static int64_t until(int64_t span_ns, int64_t total_deadline)
 
 /* ------------------------------------------------------------ requests */
 
-static bool is_token_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-        || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_token(const char *s)
-{
-    if (!s || !*s)
-        return false;
-    for (; *s; s++)
-        if (!is_token_char((unsigned char)*s))
-            return false;
-    return true;
-}
-
-static bool is_field_value(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 static bool idempotent(const char *m)
 {
     static const char *const ok[] = { "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE" };
@@ -476,13 +450,14 @@ static void drain(weft_http_response *r)
 /* Refuse what could not be sent safely before the pool is touched. */
 static int check_request(const weft_http_request *req, const char *method)
 {
-    if (!is_token(method))
+    if (!weft__http_is_token(method))
         return weft_seterr(-EINVAL, "HTTP: bad method '%.40s'", method);
     if (req->nheaders && !req->headers)
         return weft_seterr(-EINVAL, "HTTP: nheaders without headers");
     for (size_t i = 0; i < req->nheaders; i++) {
         const weft_http_header *h = &req->headers[i];
-        if (!is_token(h->name) || !h->value || !is_field_value(h->value))
+        if (!weft__http_is_token(h->name) || !h->value
+            || !weft__http_is_field_value(h->value))
             return weft_seterr(-EINVAL, "HTTP: bad header field '%.60s' (names are tokens; "
                                "values have no CR, LF or other control characters)",
                                h->name ? h->name : "(null)");

@@ -47,6 +47,24 @@ static const unsigned char ctype[256] = {
 #undef T_
 #undef V_
 
+bool weft__http_is_token(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!(ctype[(unsigned char)*s] & C_TOKEN))
+            return false;
+    return true;
+}
+
+bool weft__http_is_field_value(const char *s)
+{
+    for (; *s; s++)
+        if (!(ctype[(unsigned char)*s] & C_VALUE))
+            return false;
+    return true;
+}
+
 static inline unsigned char lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;

@@ -110,6 +110,12 @@ int64_t weft__http_parse_response(weft__http_parser *p, const char *buf, size_t 
 int64_t weft__http_parse_request(weft__http_parser *p, const char *buf, size_t len,
                                  weft__http_head *head, const char **why);
 
+/* Whether the NUL-terminated `s` is a token (a method, a field name: RFC
+ * 9110 section 5.6.2), or a valid field value (VCHAR, obs-text, SP, HTAB:
+ * no CR, LF or other control characters).  The parser's own tables. */
+bool weft__http_is_token(const char *s);
+bool weft__http_is_field_value(const char *s);
+
 /* Case-insensitive lookup of the first field called `name`; NULL if none.
  * *value_len receives its length. */
 const char *weft__http_field_get(const weft__http_head *head, const char *name,

@@ -96,6 +96,17 @@ void weft_resolve_cache_clear(void)
     pthread_mutex_unlock(&cache_lock);
 }
 
+/* Copy an answer (port 0) into out[] with `port`. */
+static int answer(const weft_addr *addrs, size_t n, uint16_t port, weft_addr *out, size_t max)
+{
+    size_t i;
+    for (i = 0; i < n && i < max; i++) {
+        out[i] = addrs[i];
+        set_port(&out[i], port);
+    }
+    return (int)i;
+}
+
 /* Copy a live entry's addresses; returns the count or 0. */
 static size_t cache_get(const char *host, int family, uint16_t port, weft_addr *out, size_t max)
 {
@@ -106,12 +117,8 @@ static size_t cache_get(const char *host, int family, uint16_t port, weft_addr *
         cache_entry *e = cache[i];
         if (e->family != family || strcmp(e->host, host) != 0)
             continue;
-        if (now - e->stored >= cache_ttl_ns) /* the TTL in force now counts */
-            break;
-        for (; n < e->n && n < max; n++) {
-            out[n] = e->addrs[n];
-            set_port(&out[n], port);
-        }
+        if (now - e->stored < cache_ttl_ns) /* the TTL in force now counts */
+            n = (size_t)answer(e->addrs, e->n, port, out, max);
         break;
     }
     pthread_mutex_unlock(&cache_lock);
@@ -238,17 +245,6 @@ static void inflight_free(inflight *f)
     weft_event_close(&f->done);
     free(f->host);
     free(f);
-}
-
-/* Copy an answer (port 0) into out[] with `port`. */
-static int answer(const weft_addr *addrs, size_t n, uint16_t port, weft_addr *out, size_t max)
-{
-    size_t i;
-    for (i = 0; i < n && i < max; i++) {
-        out[i] = addrs[i];
-        set_port(&out[i], port);
-    }
-    return (int)i;
 }
 
 /* getaddrinfo on the thread pool; fills f (addrs, n, rc, why). */
