@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <valgrind/valgrind.h>
 #include <weft.h>
 
 #include "sync_helpers.h"
@@ -716,10 +717,12 @@ static int chaos(void *arg)
     assert_true(n_timeout > CHAOS_CANCELS / 100);
     assert_true(n_cancelled > CHAOS_CANCELS / 2);
     /* The chaos task wins a permit only when its short deadlines allow:
-     * ThreadSanitizer's slowdown can starve it, so the hand-off-and-cancel
-     * path is only required to have happened in ordinary builds. */
+     * ThreadSanitizer's and valgrind's slowdowns can starve it (seen once
+     * under valgrind in CI), so the hand-off-and-cancel path is only
+     * required to have happened in ordinary and ASan builds. */
 #if !defined(__SANITIZE_THREAD__)
-    assert_true(n_head_cancels > 1000);
+    if (!RUNNING_ON_VALGRIND)
+        assert_true(n_head_cancels > 1000);
 #endif
     return 0;
 }
