@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The process pool.  Each worker is a fork of the program with one end of
- * a socketpair, and up to DEPTH jobs in flight: requests queue in the
- * socket, so a stream of small jobs finds the worker busy, not asleep.
+ * a socketpair, and several jobs in flight (up to DEPTH while its jobs are
+ * quick, DEPTH_SLOW otherwise): requests queue in the socket, so a stream of
+ * small jobs finds the worker busy, not asleep.
  *
  * Callers take a place with a FIFO semaphore (DEPTH per worker), pick the
- * least loaded worker, append their job to its in-flight FIFO and write
- * the request.  While a worker has jobs in flight a reader task reads its
- * answers, in order, and hands each to its caller.
+ * least loaded worker and append their job to its in-flight FIFO.  A small
+ * request is copied into the worker's staging buffer and a writer task
+ * sends everything staged in one sendmsg once the callers woken in the same
+ * loop turn have added theirs; a large one is sent by its caller (after the
+ * staged ones, to keep the order).  While a worker has jobs in flight a
+ * reader task reads its answers, in order, many per read(2), and hands each
+ * to its caller.  The worker side batches the same way (worker_main).
  *
  * Each job has a slot in memory shared with the worker (MAP_SHARED, made
  * before the forks): QUEUED when sent, RUNNING when the worker starts it,
- * DONE when it finished.  So a caller that gives up knows exactly where its
+ * DONE when it finished (with its answer header beside it, so a header-only
+ * answer still in the worker's buffer survives the worker's death).  So a caller that gives up knows exactly where its
  * job is: still queued (it marks the slot CANCELLED and the worker skips
  * the job), running (the worker is killed: the work really stops), or done
  * (the answer is on its way: the caller takes it).  When a worker dies, the
@@ -34,6 +40,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/core-internal.h"
@@ -42,8 +49,15 @@
 #define DEFAULT_MAX_BYTES ((size_t)1 << 30)
 #define TOO_BIG UINT64_MAX
 #define SKIPPED (UINT64_MAX - 1)
-/* Jobs in flight per worker. */
-#define DEPTH 8
+/* Jobs in flight per worker: up to DEPTH while its jobs are quick (a stream
+ * of tiny jobs then always finds work queued, and its requests and answers
+ * travel in batches), DEPTH_SLOW otherwise, so that slow jobs do not queue
+ * behind each other while another worker could take them.  A job counts as
+ * quick when the worker's answers come less than QUICK_JOB_NS apart on
+ * average (a moving average, starting slow). */
+#define DEPTH 64
+#define DEPTH_SLOW 2
+#define QUICK_JOB_NS ((int64_t)100 * 1000)
 /* Inputs up to this size are queued behind a worker's running job; larger
  * ones wait for an idle worker. */
 #define PIPELINE_MAX_INPUT ((size_t)64 * 1024)
@@ -64,6 +78,11 @@ typedef struct rsp_header {
     uint64_t len;
 } rsp_header;
 
+/* A finished job's answer header, also kept in shared memory (beside its
+ * slot's state) so that an answer still in the worker's write buffer is not
+ * lost when the worker dies before sending it (see worker_main). */
+typedef rsp_header job_result;
+
 typedef struct pjob {
     weft__list link;     /* the worker's in-flight FIFO */
     weft_task *task;     /* the caller; NULL once it gave up */
@@ -75,6 +94,7 @@ typedef struct pjob {
     int status;
     int rc;
     bool sent;           /* the request is on the socket of the current process */
+    bool staged;         /* its request waits in the worker's staging buffer */
     bool resend;         /* sent to a worker that died before starting it */
     bool done;
     char why[160];       /* for WEFT_ECRASHED */
@@ -85,7 +105,10 @@ typedef struct worker {
     int fd;              /* our end of the socketpair */
     int pidfd;           /* -1 without pidfd_open */
     _Atomic uint32_t *slots; /* DEPTH states, shared with the worker */
-    uint32_t free_slots; /* bitmask */
+    job_result *results; /* DEPTH answer headers, shared with the worker */
+    uint64_t free_slots; /* bitmask */
+    int64_t service_ns;  /* moving average of the time between its answers */
+    int64_t last_answer; /* when it last answered (or became busy) */
     weft__list inflight;
     size_t depth;
     size_t taken;        /* jobs given to this process (for max_jobs_per_worker) */
@@ -93,6 +116,11 @@ typedef struct worker {
     weft_lock wlock;     /* one request at a time on the socket */
     weft_event kick;     /* wakes the reader: a request was sent, or withdrawn */
     weft_task *reader;   /* alive while jobs are in flight */
+    char *sbuf;          /* requests staged, sent together by the writer */
+    weft_event space;    /* set when the writer has made room in sbuf */
+    size_t slen;
+    size_t nstaged;      /* jobs whose request is in sbuf */
+    weft_task *writer;   /* alive while requests are staged */
     struct weft_process_pool *pool;
     char *rbuf;          /* answers read ahead: many small ones per read(2) */
     size_t rstart, rend;
@@ -109,7 +137,7 @@ struct weft_process_pool {
     weft_sem places;     /* DEPTH per worker */
     size_t waiting, running;
     size_t inflight;     /* jobs in the workers' FIFOs (callers may have left) */
-    size_t readers;      /* reader tasks alive (they may still recycle a worker) */
+    size_t readers;      /* reader and writer tasks alive (a reader may still recycle a worker) */
     bool shut, cancelling;
     weft_event drained;  /* set when shut and no job runs or waits */
     weft_event avail;    /* a worker took a new process or finished a job */
@@ -183,37 +211,148 @@ static bool write_full(int fd, const void *buf, size_t len)
     return io_full(fd, (void *)buf, len, true);
 }
 
-__attribute__((noreturn)) static void worker_main(int fd, _Atomic uint32_t *slots,
-                                                 size_t max_output)
+/* The worker reads requests ahead (many small ones per read(2)) and
+ * gathers the answers of quick jobs into one write(2); an answer waits for
+ * no more than FLUSH_AFTER_NS, and none waits behind a job when the job
+ * before it took longer than that (a slow job is not expected to be
+ * followed by quick ones). */
+#define WORKER_BUF ((size_t)64 * 1024)
+#define FLUSH_AFTER_NS ((int64_t)50 * 1000)
+
+typedef struct wbuf {
+    char *p;
+    size_t start, end;
+} wbuf;
+
+static int64_t worker_clock(void)
 {
-    void *in = NULL;
-    size_t in_cap = 0;
-    for (;;) {
-        req_header rq;
-        if (!read_full(fd, &rq, sizeof rq))
-            _exit(0); /* the pool closed our socket: stop */
-        if (rq.len > in_cap) {
-            free(in);
-            in = malloc(rq.len);
-            in_cap = in ? rq.len : 0;
-            if (!in)
-                _exit(3);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Make `need` bytes of requests available at in->start (need <= WORKER_BUF). */
+static bool worker_fill(int fd, wbuf *in, size_t need)
+{
+    if (in->end - in->start >= need)
+        return true;
+    memmove(in->p, in->p + in->start, in->end - in->start);
+    in->end -= in->start;
+    in->start = 0;
+    while (in->end < need) {
+        ssize_t n = read(fd, in->p + in->end, WORKER_BUF - in->end);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        in->end += (size_t)n;
+    }
+    return true;
+}
+
+/* writev(2) of every byte (blocking: the worker's side). */
+static bool writev_full(int fd, struct iovec *v, int cnt)
+{
+    while (cnt) {
+        ssize_t n = writev(fd, v, cnt);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        while (cnt && (size_t)n >= v->iov_len) {
+            n -= (ssize_t)v->iov_len;
+            v++;
+            cnt--;
         }
-        if (!read_full(fd, in, rq.len) || rq.slot >= DEPTH)
+        if (cnt) {
+            v->iov_base = (char *)v->iov_base + n;
+            v->iov_len -= (size_t)n;
+        }
+    }
+    return true;
+}
+
+static void worker_flush(int fd, wbuf *out)
+{
+    if (out->end && !write_full(fd, out->p, out->end))
+        _exit(0);
+    out->end = 0;
+}
+
+__attribute__((noreturn)) static void worker_main(int fd, _Atomic uint32_t *slots,
+                                                 job_result *results, size_t max_output)
+{
+    wbuf in = {malloc(WORKER_BUF), 0, 0}, out = {malloc(WORKER_BUF), 0, 0};
+    void *big = NULL; /* an input larger than the read-ahead buffer */
+    size_t big_cap = 0;
+    int64_t pending_since = 0, last_job_ns = 0;
+    if (!in.p || !out.p)
+        _exit(3);
+    for (;;) {
+        if (in.end - in.start < sizeof(req_header))
+            worker_flush(fd, &out); /* about to wait for requests: answer first */
+        req_header rq;
+        if (!worker_fill(fd, &in, sizeof rq))
+            _exit(0); /* the pool closed our socket: stop */
+        memcpy(&rq, in.p + in.start, sizeof rq);
+        in.start += sizeof rq;
+        if (rq.slot >= DEPTH)
             _exit(0);
+        const void *input;
+        if (rq.len <= WORKER_BUF) {
+            if (in.end - in.start < rq.len)
+                worker_flush(fd, &out);
+            if (!worker_fill(fd, &in, (size_t)rq.len))
+                _exit(0);
+            input = in.p + in.start;
+            in.start += (size_t)rq.len;
+        } else {
+            if (rq.len > big_cap) {
+                free(big);
+                big = malloc(rq.len);
+                big_cap = big ? rq.len : 0;
+                if (!big)
+                    _exit(3);
+            }
+            size_t have = in.end - in.start;
+            memcpy(big, in.p + in.start, have);
+            in.start = in.end = 0;
+            worker_flush(fd, &out);
+            if (!read_full(fd, (char *)big + have, rq.len - have))
+                _exit(0);
+            input = big;
+        }
         rsp_header rs = {.status = -ECANCELED, .len = SKIPPED};
         uint32_t queued = SLOT_QUEUED;
-        weft_bytes out = {0};
+        weft_bytes result = {0};
         if (atomic_compare_exchange_strong(&slots[rq.slot], &queued, SLOT_RUNNING)) {
+            int64_t t0 = worker_clock();
+            if (out.end && (last_job_ns > FLUSH_AFTER_NS || t0 - pending_since > FLUSH_AFTER_NS))
+                worker_flush(fd, &out);
             weft_process_fn fn = (weft_process_fn)(uintptr_t)rq.fn;
-            rs.status = fn(in, rq.len, &out);
-            rs.len = out.len > max_output ? TOO_BIG : out.len;
+            rs.status = fn(input, (size_t)rq.len, &result);
+            rs.len = result.len > max_output ? TOO_BIG : result.len;
+            results[rq.slot] = rs; /* before DONE: the pool reads it after */
             atomic_store(&slots[rq.slot], SLOT_DONE);
+            last_job_ns = worker_clock() - t0;
         }
-        if (!write_full(fd, &rs, sizeof rs) ||
-            (rs.len < SKIPPED && !write_full(fd, out.data, out.len)))
-            _exit(0);
-        weft_bytes_free(&out);
+        /* Answers with output bytes go out now: only the header of an answer
+         * is kept in shared memory, so only header-only answers may wait in
+         * the buffer (the pool completes them from there if we die). */
+        size_t data = rs.len < SKIPPED ? result.len : 0;
+        if (data || out.end + sizeof rs > WORKER_BUF)
+            worker_flush(fd, &out);
+        if (data) {
+            struct iovec v[2] = {{&rs, sizeof rs}, {result.data, data}};
+            if (!writev_full(fd, v, 2))
+                _exit(0);
+        } else {
+            if (out.end == 0)
+                pending_since = worker_clock();
+            memcpy(out.p + out.end, &rs, sizeof rs);
+            out.end += sizeof rs;
+        }
+        weft_bytes_free(&result);
     }
 }
 
@@ -267,7 +406,7 @@ static int spawn_worker(weft_process_pool *pool, worker *w)
     if (pid == 0) {
         close(sv[0]);
         child_setup(parent, sv[1]);
-        worker_main(sv[1], w->slots, pool->o.max_output);
+        worker_main(sv[1], w->slots, w->results, pool->o.max_output);
     }
     close(sv[1]);
     weft_set_nonblocking(sv[0]);
@@ -381,6 +520,13 @@ static int send_request(worker *w, pjob *j, int64_t deadline, bool *sent)
 }
 
 #define RBUF_SIZE ((size_t)64 * 1024)
+/* Requests with inputs up to PIPELINE_MAX_INPUT are copied into the
+ * worker's staging buffer, in FIFO order, and sent by its writer task, many
+ * per sendmsg: the callers woken in one loop iteration share one system
+ * call.  The writer never gives up half-way (shielded), so a caller's
+ * cancel or deadline never cuts a request in two, which would break the
+ * stream and cost the worker (and the job it runs) its life. */
+#define STAGE_SIZE ((size_t)256 * 1024)
 #define YIELD_EVERY_BYTES ((size_t)4 << 20)
 
 /* Read exactly len bytes of worker w's answers (into buf, or dropped when
@@ -432,7 +578,7 @@ static int recv_exact(worker *w, void *buf, size_t len)
 static void slot_release(worker *w, pjob *j)
 {
     atomic_store(&w->slots[j->slot], SLOT_FREE);
-    w->free_slots |= 1u << j->slot;
+    w->free_slots |= (uint64_t)1 << j->slot;
 }
 
 /* The job is over for the pool: off the FIFO, its slot free; its caller
@@ -456,6 +602,97 @@ static void job_finish(worker *w, pjob *j, int rc)
     j->done = true;
     if (j->task->state == WEFT__SUSPENDED && j->task->wait_obj == j)
         weft__wake(j->task, 0);
+}
+
+/* Send the requests staged so far (under wlock), in one go.  Requests
+ * staged meanwhile stay for the next flush.  A dead worker counts as sent:
+ * its reader sees the death and resends what had not started. */
+static void flush_staged(worker *w)
+{
+    size_t len = w->slen, k = w->nstaged;
+    if (!len)
+        return;
+    const char *p = w->sbuf;
+    size_t left = len;
+    int rc = 0;
+    while (left && w->fd >= 0) {
+        ssize_t n = send(w->fd, p, left, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN) {
+                rc = -errno;
+                break;
+            }
+            weft_shield sh; /* others' requests: finish them whatever happens to us */
+            weft_shield_begin(&sh, 0);
+            rc = weft_wait_fd(w->fd, WEFT_WRITABLE, WEFT_NO_DEADLINE);
+            weft_shield_end(&sh);
+            if (rc < 0)
+                break;
+            continue;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (rc < 0 && left < len && w->pid > 0)
+        kill(w->pid, SIGKILL); /* cut off mid-request: the stream is broken */
+    size_t marked = 0; /* the first k staged jobs are the ones just sent */
+    weft__list_foreach(it, &w->inflight) {
+        pjob *j = weft__container_of(it, pjob, link);
+        if (marked == k)
+            break;
+        if (j->staged) {
+            j->staged = false;
+            j->sent = true;
+            marked++;
+        }
+    }
+    memmove(w->sbuf, w->sbuf + len, w->slen - len);
+    w->slen -= len;
+    w->nstaged -= marked;
+    weft_event_set(&w->kick);
+    weft_event_set(&w->space);
+}
+
+static int writer_main(void *arg)
+{
+    worker *w = arg;
+    while (w->slen) {
+        weft_lock_acquire(&w->wlock);
+        flush_staged(w);
+        weft_lock_release(&w->wlock);
+    }
+    w->writer = NULL;
+    w->pool->readers--;
+    maybe_drained(w->pool);
+    return 0;
+}
+
+/* Whether j is the oldest job of w whose request is neither staged nor
+ * sent: requests must reach the socket in the in-flight FIFO's order. */
+static bool first_unsent(worker *w, pjob *j)
+{
+    weft__list_foreach(it, &w->inflight) {
+        pjob *x = weft__container_of(it, pjob, link);
+        if (x == j)
+            return true;
+        if (!x->staged && !x->sent)
+            return false;
+    }
+    return false;
+}
+
+static void ensure_writer(worker *w)
+{
+    if (w->writer)
+        return;
+    w->writer = weft_spawn_named(writer_main, w, &(weft_task_opts){.name = "process-pool-writer"},
+                                 "process-pool-writer");
+    if (w->writer) {
+        weft_detach(w->writer);
+        w->pool->readers++;
+    }
 }
 
 static int reader_main(void *arg);
@@ -490,6 +727,15 @@ static void worker_died(weft_process_pool *pool, worker *w)
         uint32_t st = atomic_load(&w->slots[j->slot]);
         if (!j->task || st == SLOT_CANCELLED) {
             job_finish(w, j, -ECANCELED); /* its caller left: nothing to do */
+        } else if (st == SLOT_DONE && w->results[j->slot].len == 0) {
+            /* Finished, its answer still in the worker's buffer: complete
+             * it from shared memory. */
+            pool->stats.jobs++;
+            j->status = (int)w->results[j->slot].status;
+            job_finish(w, j, 0);
+        } else if (st == SLOT_DONE && w->results[j->slot].len == TOO_BIG) {
+            pool->stats.jobs++;
+            job_finish(w, j, -E2BIG);
         } else if (st == SLOT_RUNNING || st == SLOT_DONE) {
             if (pool->cancelling) {
                 pool->stats.kills++;
@@ -541,6 +787,7 @@ static void worker_died(weft_process_pool *pool, worker *w)
         }
     }
     weft_lock_release(&w->wlock);
+    weft_event_set(&w->space); /* callers waiting behind a resent job may stage now */
     weft_event_set(&pool->avail);
 }
 
@@ -587,6 +834,9 @@ static int reader_main(void *arg)
             job_finish(w, j, -ECANCELED);
         } else {
             pool->stats.jobs++;
+            int64_t now = weft_now();
+            w->service_ns += (now - w->last_answer - w->service_ns) / 8;
+            w->last_answer = now;
             j->status = (int)h.status;
             job_finish(w, j, no_memory ? -ENOMEM : h.len == TOO_BIG ? -E2BIG : 0);
         }
@@ -617,7 +867,8 @@ static worker *pick_worker(weft_process_pool *pool, size_t in_len)
     worker *best = NULL;
     for (size_t i = 0; i < pool->n; i++) {
         worker *w = &pool->w[i];
-        if (w->depth >= DEPTH || w->replacing ||
+        size_t cap = w->service_ns < QUICK_JOB_NS ? DEPTH : DEPTH_SLOW;
+        if (w->depth >= cap || w->replacing ||
             (pool->o.max_jobs_per_worker && w->taken >= pool->o.max_jobs_per_worker))
             continue;
         /* A large input is not queued behind other jobs: sending it may
@@ -667,7 +918,9 @@ weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts)
     pool->loop = loop;
     weft__list_init(&pool->pools_link);
     pool->w = calloc(pool->o.workers, sizeof *pool->w);
-    pool->shm_size = pool->o.workers * DEPTH * sizeof(*pool->shm);
+    /* the slots' states, then their answer headers (8-byte aligned) */
+    size_t states = (pool->o.workers * DEPTH * sizeof(*pool->shm) + 7) & ~(size_t)7;
+    pool->shm_size = states + pool->o.workers * DEPTH * sizeof(job_result);
     pool->shm = mmap(NULL, pool->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                      -1, 0);
     if (!pool->w || pool->shm == MAP_FAILED) {
@@ -689,13 +942,17 @@ weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts)
         worker *w = &pool->w[i];
         w->fd = w->pidfd = -1;
         w->slots = pool->shm + i * DEPTH;
-        w->free_slots = (1u << DEPTH) - 1;
+        w->results = (job_result *)((char *)pool->shm + states) + i * DEPTH;
+        w->free_slots = DEPTH == 64 ? ~(uint64_t)0 : ((uint64_t)1 << DEPTH) - 1;
+        w->service_ns = QUICK_JOB_NS * 10; /* unknown: slow until measured */
         weft__list_init(&w->inflight);
         weft_lock_init(&w->wlock);
         weft_event_init(&w->kick);
+        weft_event_init(&w->space);
         w->pool = pool;
         w->rbuf = malloc(RBUF_SIZE);
-        if (!w->rbuf) {
+        w->sbuf = malloc(STAGE_SIZE);
+        if (!w->rbuf || !w->sbuf) {
             weft_process_pool_free(pool);
             weft__seterr(-ENOMEM, "weft_process_pool_new: out of memory");
             return NULL;
@@ -781,12 +1038,17 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
         return weft__seterr(-ECANCELED, "weft_process_pool_run: the pool is shutting down");
     }
     worker *w;
+    pool->waiting++; /* still queued, as far as max_queue is concerned */
     while (!(w = pick_worker(pool, in_len)) && rc == 0) {
-        /* Only workers being replaced, at max_jobs_per_worker, or busy for
-         * a large input are left: wait for one to become free. */
+        /* Only workers at their depth, being replaced, at
+         * max_jobs_per_worker, or busy for a large input are left: wait for
+         * one to become free. */
         weft_event_clear(&pool->avail);
         rc = weft_event_wait_until(&pool->avail, deadline);
+        if (rc == 0 && pool->cancelling)
+            rc = -ECANCELED;
     }
+    pool->waiting--;
     if (rc < 0) {
         weft_sem_release(&pool->places);
         maybe_drained(pool);
@@ -806,9 +1068,11 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
     j->in = in;
     j->in_len = in_len;
     j->out = out;
-    j->slot = (uint32_t)__builtin_ctz(w->free_slots);
-    w->free_slots &= ~(1u << j->slot);
+    j->slot = (uint32_t)__builtin_ctzll(w->free_slots);
+    w->free_slots &= ~((uint64_t)1 << j->slot);
     atomic_store(&w->slots[j->slot], SLOT_QUEUED);
+    if (w->depth == 0)
+        w->last_answer = weft_now(); /* idle until now: that time is not service */
     weft__list_push_back(&w->inflight, &j->link);
     w->depth++;
     w->taken++;
@@ -817,16 +1081,51 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
     ensure_reader(w);
 
     bool sent = false;
-    rc = weft_lock_acquire_until(&w->wlock, deadline);
-    if (rc == 0) {
-        rc = send_request(w, j, deadline, &sent);
-        weft_lock_release(&w->wlock);
-        if (rc == -EPIPE || rc == -ECONNRESET) {
-            rc = 0; /* the worker is dead: its reader resends the job */
-            sent = true;
+    if (in_len <= PIPELINE_MAX_INPUT) {
+        /* Copied into the staging buffer, in the order of the in-flight
+         * FIFO; the writer task sends it with the others staged in this
+         * loop iteration. */
+        size_t need = sizeof(req_header) + in_len;
+        while (!(first_unsent(w, j) && w->slen + need <= STAGE_SIZE)) {
+            ensure_writer(w);
+            weft_event_clear(&w->space);
+            rc = weft_event_wait_until(&w->space, deadline);
+            if (rc < 0)
+                break;
+        }
+        if (rc == 0) {
+            req_header h = {.fn = (uint64_t)(uintptr_t)fn, .slot = j->slot, .len = in_len};
+            memcpy(w->sbuf + w->slen, &h, sizeof h);
+            if (in_len)
+                memcpy(w->sbuf + w->slen + sizeof h, in, in_len);
+            w->slen += need;
+            w->nstaged++;
+            j->staged = true;
+            ensure_writer(w);
+            if (!w->writer) { /* no task for the writer: send now */
+                weft_lock_acquire(&w->wlock);
+                flush_staged(w);
+                weft_lock_release(&w->wlock);
+            }
+        }
+        weft_event_set(&w->space); /* the next in line may stage now */
+    } else {
+        /* Large (its worker is idle): sent by the caller, straight from its
+         * memory.  Cut off half-way, it costs only that worker. */
+        rc = weft_lock_acquire_until(&w->wlock, deadline);
+        if (rc == 0) {
+            flush_staged(w); /* requests staged before this one go first */
+            rc = send_request(w, j, deadline, &sent);
+            weft_lock_release(&w->wlock);
+            if (rc == -EPIPE || rc == -ECONNRESET) {
+                rc = 0; /* the worker is dead: its reader resends the job */
+                sent = true;
+            }
         }
     }
-    if (rc < 0 && !sent) {
+    if (j->staged || (rc == 0 && j->sent)) {
+        /* staged (or already flushed): its answer comes as for a sent one */
+    } else if (rc < 0 && !sent) {
         /* It never reached the worker: withdraw it. */
         j->task = NULL;
         job_finish(w, j, rc);
@@ -839,9 +1138,12 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
         weft_event_set(&w->kick);
         if (w->pid > 0)
             kill(w->pid, SIGKILL);
-    } else {
-        j->sent = true;
-        weft_event_set(&w->kick);
+    }
+    if (rc == 0) {
+        if (!j->staged && !j->sent) {
+            j->sent = true;
+            weft_event_set(&w->kick);
+        }
         while (!j->done) {
             t->wait_kind = WEFT__WAIT_OTHER;
             t->wait_obj = j;
@@ -958,8 +1260,10 @@ void weft_process_pool_free(weft_process_pool *pool)
             weft_close(w->pidfd); /* forgets it in the loop, if any */
         }
     }
-    for (size_t i = 0; i < pool->n; i++)
+    for (size_t i = 0; i < pool->n; i++) {
         free(pool->w[i].rbuf);
+        free(pool->w[i].sbuf);
+    }
     if (pool->shm && pool->shm != MAP_FAILED)
         munmap(pool->shm, pool->shm_size);
     free(pool->w);

@@ -1114,6 +1114,54 @@ static void test_cancel_running(void **state)
     run_checked(cancel_running_main, NULL);
 }
 
+/* A quick job's status only: x -> x + 7, no output (its answer may wait in
+ * the worker's buffer while the next job runs). */
+static int job_status_only(const void *in, size_t len, weft_bytes *out)
+{
+    (void)out;
+    return in_int(in, len, 0) + 7;
+}
+
+/*
+ * A quick job, then a job that never ends, sent together to one worker:
+ * the worker batches the quick job's answer and starts the second.  When
+ * the second is cancelled (its worker killed), the quick one must still
+ * succeed with its status, not be reported as crashed.
+ */
+static int buffered_answer_main(void *arg)
+{
+    (void)arg;
+    shared_reset();
+    snap before = snap_take();
+    weft_process_pool *pool = pool_new_ok(&(weft_process_pool_opts){.workers = 1});
+    for (int round = 0; round < 5; round++) {
+        pcall quick = call_of(pool, job_status_only, 100 + round);
+        pcall stuck = call_of(pool, job_forever, 0);
+        weft_task *tq = spawn_call(&quick);
+        weft_task *ts = spawn_call(&stuck); /* staged in the same loop turn */
+        await_at_least(&sh->started, round + 1);
+        assert_int_equal(weft_cancel(ts), 0);
+        assert_int_equal(join_ok(ts), 0);
+        assert_int_equal(stuck.rc, -ECANCELED);
+        assert_int_equal(join_ok(tq), 0);
+        if (quick.rc != 0)
+            fail_msg("quick job: %s: %s", weft_strerror(quick.rc), quick.msg);
+        assert_int_equal(quick.status, 100 + round + 7);
+    }
+    weft_process_pool_stats s = stats_of(pool);
+    assert_int_equal(s.crashes, 0);
+    assert_int_equal(s.kills, 5);
+    pool_still_works(pool, 20);
+    pool_finish(pool, &before);
+    return 0;
+}
+
+static void test_buffered_answer_survives_kill(void **state)
+{
+    (void)state;
+    run_checked(buffered_answer_main, NULL);
+}
+
 static int cancel_queued_main(void *arg)
 {
     (void)arg;
@@ -2418,6 +2466,7 @@ int main(void)
         cmocka_unit_test(test_deadline_opts),
         cmocka_unit_test(test_deadline_scope),
         cmocka_unit_test(test_cancel_running),
+        cmocka_unit_test(test_buffered_answer_survives_kill),
         cmocka_unit_test(test_cancel_queued),
         cmocka_unit_test(test_expired_before_call),
         cmocka_unit_test(test_cancel_mid_input),
