@@ -105,12 +105,29 @@ const char *weft_cancel_cause_name(weft_cancel_cause cause);
 bool weft_cancelled(void);
 
 /*
- * Let every other ready task run once, then continue.  Returns 0;
+ * Let every other ready task run once, then continue.  (Above the start
+ * limit, see weft_set_start_limit, tasks not started yet may wait longer.)
+ * Returns 0;
  * -ECANCELED at once (without yielding) if the task is cancelled;
  * -ETIMEDOUT at once if its deadline (scope or shield) has passed;
  * WEFT_ENOTASK outside a task.  Suspends.
  */
 int weft_yield(void);
+
+/*
+ * The start limit: while fewer than `n` tasks of a loop have started and
+ * not finished, ready tasks run in one FIFO order, new ones included.
+ * Beyond it, tasks already started go first and a new task starts when
+ * none of them is ready, or after every 8 of them: a burst of spawns (say
+ * 100,000 tasks behind a 10-permit semaphore) then holds about `n` stacks
+ * instead of one per task, and runs on warm ones.  Nothing starves and no
+ * wait can deadlock on it: a new task always starts eventually.  Default
+ * WEFT_START_LIMIT_DEFAULT; 0 means no limit (strict FIFO at any scale).
+ * Applies to loops started afterwards and to the caller's running loop.
+ * Does not suspend.
+ */
+void weft_set_start_limit(size_t n);
+#define WEFT_START_LIMIT_DEFAULT ((size_t)1024)
 
 /* The calling task, or NULL outside a task. */
 weft_task *weft_current(void);

@@ -81,6 +81,7 @@ struct weft_task {
     weft_task_fn fn;
     void *arg;
     weft_task *next_ready;      /* run queue link */
+    uint64_t ready_seq;         /* when it was queued: FIFO across both queues */
     uint8_t state;
     uint8_t wait_kind;
     bool cancelled;
@@ -142,7 +143,12 @@ typedef struct weft__post {
 struct weft_loop {
     weft_task *current;            /* NULL while the loop itself runs */
     void *sched_sp;                /* the loop context's saved stack pointer */
-    weft_task *rq_head, *rq_tail;  /* run queue (FIFO) */
+    weft_task *rq_head, *rq_tail;  /* started tasks ready to run (FIFO) */
+    weft_task *nq_head, *nq_tail;  /* spawned tasks not started yet (FIFO) */
+    uint64_t ready_seq;            /* next weft_task.ready_seq */
+    size_t nstarted;               /* tasks with a stack, not finished */
+    size_t start_limit;            /* above it, started tasks go first */
+    unsigned started_picks;        /* started tasks taken ahead of new ones */
     unsigned runs_since_poll;
     int64_t now;                   /* CLOCK_MONOTONIC, once per iteration */
     size_t nalive;                 /* tasks not DONE */
@@ -227,6 +233,9 @@ int weft__wait(weft_task *task, int64_t deadline, int timeout_code);
 
 /* Loop context: run ready tasks until none is left or the poll is due. */
 void weft__run_ready(weft_loop *loop);
+/* Whether any task is ready to run (started or new). */
+bool weft__ready(const weft_loop *loop);
+size_t weft__start_limit_default(void);
 void weft__tasks_free_all(weft_loop *loop);
 /* In a child process after fork: close the inherited loop's own fds and
  * forget it (the child has no loop; its memory is the parent's copy). */

@@ -58,6 +58,7 @@ static weft_loop *loop_new(void)
     pthread_mutex_init(&loop->post_lock, NULL);
     loop->stacks.stack_size = WEFT_STACK_DEFAULT;
     loop->slow_ns = weft__slow_default_ns();
+    loop->start_limit = weft__start_limit_default();
     loop->thread = pthread_self();
     loop->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->eventfd < 0 || weft__backend_init(loop) < 0) {
@@ -78,7 +79,7 @@ static void loop_iterate(weft_loop *loop)
     loop->runs_since_poll = 0;
     loop->now = weft__clock_ns();
     weft__timers_run(loop);
-    if (loop->rq_head) {
+    if (weft__ready(loop)) {
         if (loop->io_waiters)
             weft__backend_poll(loop, 0);
     } else if (loop->nalive) {

@@ -40,23 +40,67 @@ int64_t weft__coarse_ns(void)
 
 /* ------------------------------------------------------------ run queue */
 
-static inline void rq_push(weft_loop *loop, weft_task *t)
+/* Two queues: tasks that have started (woken, yielding) and tasks that
+ * have not run yet, both FIFO, merged by queueing order: together one FIFO.
+ * Above the loop's start limit (tasks started and not finished), started
+ * tasks go first and a new task starts only when none is ready or after
+ * WEFT__NEW_EVERY of them: a spawn burst cannot turn into a burst of
+ * stacks (a new task is what costs a fresh stack page), finishing work
+ * hands its warm stack on, and neither kind starves the other.  See
+ * docs/design.md, "Start order". */
+#define WEFT__NEW_EVERY 8
+
+static inline void queue_push(weft_task **head, weft_task **tail, weft_task *t)
 {
     t->next_ready = NULL;
-    if (loop->rq_tail)
-        loop->rq_tail->next_ready = t;
+    if (*tail)
+        (*tail)->next_ready = t;
     else
-        loop->rq_head = t;
-    loop->rq_tail = t;
+        *head = t;
+    *tail = t;
+}
+
+static inline void rq_push(weft_loop *loop, weft_task *t)
+{
+    t->ready_seq = loop->ready_seq++;
+    if (t->state == WEFT__NEW)
+        queue_push(&loop->nq_head, &loop->nq_tail, t);
+    else
+        queue_push(&loop->rq_head, &loop->rq_tail, t);
+}
+
+/* The task the next pick takes, or NULL. */
+static inline weft_task *rq_peek(const weft_loop *loop)
+{
+    weft_task *started = loop->rq_head, *fresh = loop->nq_head;
+    if (!fresh || !started)
+        return fresh ? fresh : started;
+    if (loop->start_limit && loop->nstarted >= loop->start_limit)
+        return loop->started_picks < WEFT__NEW_EVERY ? started : fresh;
+    return fresh->ready_seq < started->ready_seq ? fresh : started;
 }
 
 static inline weft_task *rq_pop(weft_loop *loop)
 {
-    weft_task *t = loop->rq_head;
-    loop->rq_head = t->next_ready;
-    if (!loop->rq_head)
-        loop->rq_tail = NULL;
+    weft_task *t = rq_peek(loop);
+    if (t == loop->nq_head) {
+        loop->nq_head = t->next_ready;
+        if (!loop->nq_head)
+            loop->nq_tail = NULL;
+        loop->started_picks = 0;
+    } else {
+        loop->rq_head = t->next_ready;
+        if (!loop->rq_head)
+            loop->rq_tail = NULL;
+        if (loop->nq_head)
+            loop->started_picks++;
+    }
     return t;
+}
+
+bool weft__ready(const weft_loop *loop)
+{
+    return loop->rq_head || loop->nq_head;
 }
 
 void weft__wake(weft_task *t, int code)
@@ -128,7 +172,7 @@ static inline void context_switch(weft_loop *loop, void **save, weft_task *to, b
 static void suspend_current(weft_loop *loop, weft_task *self)
 {
     account_out(loop, self);
-    weft_task *next = loop->rq_head;
+    weft_task *next = rq_peek(loop);
     if (next == self && loop->runs_since_poll < WEFT__POLL_EVERY) {
         /* A yield with nobody else ready: carry on, but still count it, so
          * that a task spinning on weft_yield lets the loop poll and fire
@@ -240,6 +284,8 @@ static void task_finish(weft_loop *loop, weft_task *t, int status)
     t->status = status;
     t->state = WEFT__DONE;
     loop->nalive--;
+    if (t->stack)
+        loop->nstarted--;
     weft__list_remove(&t->all_link);
     if (!t->detached)
         weft__list_push_back(&loop->finished, &t->all_link);
@@ -300,6 +346,7 @@ static bool task_prepare(weft_loop *loop, weft_task *t)
             task_free(loop, t);
         return false;
     }
+    loop->nstarted++;
     t->sp = weft__context_init(t->stack->top, t->stack->usable, task_entry, t);
 #ifdef WEFT__TSAN
     t->tsan_fiber = __tsan_create_fiber(0);
@@ -310,7 +357,7 @@ static bool task_prepare(weft_loop *loop, weft_task *t)
 /* Loop context: run ready tasks until none is left or the poll is due. */
 void weft__run_ready(weft_loop *loop)
 {
-    while (loop->rq_head && loop->runs_since_poll < WEFT__POLL_EVERY) {
+    while (weft__ready(loop) && loop->runs_since_poll < WEFT__POLL_EVERY) {
         weft_task *t = rq_pop(loop);
         loop->runs_since_poll++;
         if (t->state == WEFT__NEW && !task_prepare(loop, t))
@@ -514,6 +561,21 @@ int weft_yield(void)
     rq_push(t->loop, t);
     suspend_current(t->loop, t);
     return 0;
+}
+
+static atomic_size_t start_limit_setting = WEFT_START_LIMIT_DEFAULT;
+
+size_t weft__start_limit_default(void)
+{
+    return atomic_load_explicit(&start_limit_setting, memory_order_relaxed);
+}
+
+void weft_set_start_limit(size_t n)
+{
+    atomic_store_explicit(&start_limit_setting, n, memory_order_relaxed);
+    weft_loop *loop = weft__loop();
+    if (loop)
+        loop->start_limit = n;
 }
 
 weft_task *weft_current(void)

@@ -237,6 +237,99 @@ static void test_yield_alternates(void **state)
     run_checked(yield_order, NULL);
 }
 
+/* ------------------------------------------------------------ start limit */
+
+static int in_body, max_in_body;
+
+static int enter_yield_leave(void *arg)
+{
+    (void)arg;
+    if (++in_body > max_in_body)
+        max_in_body = in_body;
+    assert_int_equal(weft_yield(), 0);
+    in_body--;
+    return 0;
+}
+
+/* Spawn 2,000 tasks that each yield once and count how many were inside
+ * their bodies at once. */
+static int burst(void *arg)
+{
+    size_t limit = (size_t)(uintptr_t)arg;
+    weft_set_start_limit(limit);
+    enum { N = 2000 };
+    static weft_task *t[N];
+    in_body = max_in_body = 0;
+    for (int i = 0; i < N; i++)
+        assert_non_null(t[i] = weft_spawn(enter_yield_leave, NULL, NULL));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(weft_join(t[i], NULL), 0);
+    weft_set_start_limit(WEFT_START_LIMIT_DEFAULT);
+    return 0;
+}
+
+/* Below the limit every spawned task starts before a yielder resumes
+ * (one FIFO); beyond it, started tasks finish first and the burst holds
+ * about `limit` stacks. */
+static void test_start_limit_bounds_started_tasks(void **state)
+{
+    (void)state;
+    run_checked(burst, (void *)(uintptr_t)0);
+    assert_int_equal(max_in_body, 2000);
+    run_checked(burst, (void *)(uintptr_t)4096);
+    assert_int_equal(max_in_body, 2000);
+    run_checked(burst, (void *)(uintptr_t)16);
+    assert_true(max_in_body >= 15);
+    assert_true(max_in_body <= 32);
+}
+
+/* Beyond the limit a started task spinning on weft_yield cannot keep a new
+ * task from starting: the spinner waits for what the new task does. */
+static int spin_flag;
+
+static int spin_until_flag(void *arg)
+{
+    (void)arg;
+    while (!spin_flag)
+        assert_int_equal(weft_yield(), 0);
+    return 0;
+}
+
+static int set_flag(void *arg)
+{
+    (void)arg;
+    spin_flag = 1;
+    return 0;
+}
+
+static int joins_task_in_slot(void *arg) { return weft_join(*(weft_task **)arg, NULL); }
+
+static int start_limit_progress(void *arg)
+{
+    (void)arg;
+    weft_set_start_limit(2); /* main and one more */
+    spin_flag = 0;
+    weft_task *spinner = weft_spawn(spin_until_flag, NULL, NULL);
+    weft_task *setter = weft_spawn(set_flag, NULL, NULL);
+    assert_int_equal(weft_join(spinner, NULL), 0);
+    assert_int_equal(weft_join(setter, NULL), 0);
+    /* a started task waiting for a task not started yet */
+    weft_task *slot = NULL;
+    weft_task *waiter = weft_spawn(joins_task_in_slot, &slot, NULL);
+    slot = weft_spawn(ret_arg, (void *)7, NULL);
+    int st = -1;
+    assert_int_equal(weft_join(waiter, &st), 0);
+    assert_int_equal(st, 0);
+    weft_set_start_limit(WEFT_START_LIMIT_DEFAULT);
+    return 0;
+}
+
+static void test_start_limit_starves_nobody(void **state)
+{
+    (void)state;
+    run_checked(start_limit_progress, NULL);
+}
+
 /* A task alone spinning on weft_yield still lets timers fire. */
 static int timer_fired;
 static void on_timer(weft_timer *t)
@@ -521,6 +614,8 @@ int main(void)
         cmocka_unit_test(test_shield),
         cmocka_unit_test(test_shield_defers_cancel),
         cmocka_unit_test(test_100k_sleepers),
+        cmocka_unit_test(test_start_limit_bounds_started_tasks),
+        cmocka_unit_test(test_start_limit_starves_nobody),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -537,6 +537,59 @@ static void test_close(void **state)
     run_ok(close_busy);
 }
 
+/* ------------------------------------------------------------ fan-out */
+
+/* The guide's fan-out: 100,000 tasks spawned up front behind 10 permits,
+ * each holding its permit across a yield.  Every task finishes, the
+ * permits are all back, at most 10 tasks ever hold one, and (the loop's
+ * start limit) about 1,024 tasks are started at once, not 100,000. */
+static int fan_holding, fan_max_holding, fan_inside, fan_max_inside;
+
+static int fan_task(void *arg)
+{
+    (void)arg;
+    if (++fan_inside > fan_max_inside)
+        fan_max_inside = fan_inside;
+    int rc = weft_sem_acquire(&sem);
+    if (rc == 0) {
+        if (++fan_holding > fan_max_holding)
+            fan_max_holding = fan_holding;
+        rc = weft_yield();
+        fan_holding--;
+        weft_sem_release(&sem);
+    }
+    fan_inside--;
+    return rc;
+}
+
+static int fan_out(void *arg)
+{
+    (void)arg;
+    enum { N = 100000 };
+    weft_task **t = malloc(N * sizeof *t);
+    assert_non_null(t);
+    assert_int_equal(weft_sem_init(&sem, 10), 0);
+    fan_holding = fan_max_holding = fan_inside = fan_max_inside = 0;
+    for (int i = 0; i < N; i++)
+        assert_non_null(t[i] = weft_spawn(fan_task, NULL, NULL));
+    for (int i = 0; i < N; i++) {
+        int st = -1;
+        assert_int_equal(weft_join(t[i], &st), 0);
+        assert_int_equal(st, 0);
+    }
+    free(t);
+    assert_int_equal(weft_sem_value(&sem), 10);
+    assert_int_equal(fan_max_holding, 10);
+    assert_true(fan_max_inside <= (int)(2 * WEFT_START_LIMIT_DEFAULT));
+    return 0;
+}
+
+static void test_fan_out_100k(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(fan_out, NULL), 0);
+}
+
 /* ------------------------------------------------------------ chaos */
 
 /*
@@ -749,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_cancel_waiting),
         cmocka_unit_test(test_granted_then_cancelled_passes_on),
         cmocka_unit_test(test_close),
+        cmocka_unit_test(test_fan_out_100k),
         cmocka_unit_test(test_chaos_100k_cancellations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
