@@ -46,6 +46,8 @@ typedef struct weft__stack_cache {
 weft__stack *weft__stack_get(weft_loop *loop, size_t usable);
 void weft__stack_put(weft_loop *loop, weft__stack *stack);
 void weft__stack_cache_trim(weft_loop *loop, size_t keep, size_t max_unmaps);
+/* Unmap every cached stack (the loop ends). */
+void weft__stack_cache_free(weft_loop *loop);
 size_t weft__stack_guard_size(void);
 const char *weft__stack_guard_kind(void);
 

@@ -32,7 +32,7 @@ weft__list weft__loops = {&weft__loops, &weft__loops};
 
 static void loop_free(weft_loop *loop)
 {
-    weft__stack_cache_trim(loop, 0, SIZE_MAX);
+    weft__stack_cache_free(loop);
     weft__tasks_free_all(loop);
     weft__timers_free(loop);
     weft__fds_free(loop);
