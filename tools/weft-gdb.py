@@ -91,17 +91,18 @@ def _describe_wait(loop, task):
     if state != 3:
         return ""
     kind = int(task["wait_kind"])
+    run = task["stack"]["run"]  # a suspended task has started: it has a stack
     deadline = ""
     try:
-        if int(task["timer"]["heap_index"]):
-            left = (int(task["timer"]["deadline"]) - int(loop["now"])) // 1000000
+        if int(run["timer"]["heap_index"]):
+            left = (int(run["timer"]["deadline"]) - int(loop["now"])) // 1000000
             deadline = " (%d ms left)" % left if kind == 1 else ", deadline in %d ms" % left
     except gdb.error:
         pass
     if kind == 2:
-        ev = int(task["wait_events"])
+        ev = int(run["wait_events"])
         what = "|".join(n for bit, n in ((1, "readable"), (2, "writable")) if ev & bit)
-        return "fd %d %s%s" % (int(task["wait_fd"]), what, deadline)
+        return "fd %d %s%s" % (int(run["wait_fd"]), what, deadline)
     if kind == 3:
         joined = task["wait_obj"].cast(gdb.lookup_type("struct weft_task").pointer())
         return "join task '%s'%s" % (_task_name(joined.dereference()), deadline)

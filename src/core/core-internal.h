@@ -28,7 +28,23 @@
 /* A task stack.  The descriptor lives in the top bytes of the mapping, in
  * the page every task touches anyway.  Layout, low to high:
  *   [guard region][usable stack ... [weft__stack]] */
+/* What only a started task needs.  It lives in its stack's descriptor, so
+ * a task that has not started (or has finished) costs only its handle:
+ * 100,000 spawned tasks touch half the memory. */
+typedef struct weft__task_run {
+    weft_task *task;         /* the task (wait lists link run states) */
+    weft_timer timer;        /* the task's own timer, for timed waits */
+    weft__list wait_link;    /* the fd / signal wait list it is on */
+    int64_t last_run;        /* coarse monotonic ns of the last switch-out */
+    int wake_code;           /* what the waker said */
+    int timer_code;          /* what the task's timer says when it fires */
+    int wait_fd;             /* for dumps: the fd / signal waited on */
+    int wait_events;
+    void *tsan_fiber;
+} weft__task_run;
+
 typedef struct weft__stack {
+    weft__task_run run;      /* the state of the task running on it */
     void *map;               /* start of the mapping (guard region) */
     size_t map_size;
     size_t usable;           /* bytes from the end of the guard to `top` */
@@ -83,7 +99,7 @@ struct weft_task {
     weft_task_fn fn;
     void *arg;
     weft_task *next_ready;      /* run queue link */
-    uint64_t ready_seq;         /* when it was queued: FIFO across both queues */
+    uint32_t ready_seq;         /* when it was queued: FIFO across both queues */
     uint8_t state;
     uint8_t wait_kind;
     bool cancelled;
@@ -91,25 +107,16 @@ struct weft_task {
     uint8_t cancel_cause;       /* weft_cancel_cause of the first cancel */
     int shield_depth;
     int status;                 /* the return value, once DONE */
-    int wake_code;              /* what the waker said */
-    int timer_code;             /* what the task's timer says when it fires */
-    int wait_fd;                /* for dumps: the fd / signal waited on */
-    int wait_events;
     const void *wait_obj;       /* for dumps: the task joined, ... */
     /* WEFT__WAIT_OTHER: describes wait_obj for dumps (sync primitives) */
     void (*wait_describe)(const weft_task *t, char *buf, size_t n);
     int64_t deadline;           /* from shields (later: deadline scopes) */
-    int64_t last_run;           /* coarse monotonic ns of the last switch-out */
     size_t stack_size;          /* requested usable size */
     weft_task *joiner;
     struct weft_group *group;   /* the group owning this child, or NULL */
     size_t group_index;
-    weft_timer timer;
     weft__list all_link;        /* loop->tasks while not DONE */
-    weft__list wait_link;       /* the fd / signal wait list it is on */
     char *errmsg;               /* lazily allocated message buffer */
-    void *asan_fake_stack;
-    void *tsan_fiber;
     char name[WEFT_TASK_NAME_MAX];
 };
 
@@ -147,7 +154,7 @@ struct weft_loop {
     void *sched_sp;                /* the loop context's saved stack pointer */
     weft_task *rq_head, *rq_tail;  /* started tasks ready to run (FIFO) */
     weft_task *nq_head, *nq_tail;  /* spawned tasks not started yet (FIFO) */
-    uint64_t ready_seq;            /* next weft_task.ready_seq */
+    uint32_t ready_seq;            /* next weft_task.ready_seq (wraps) */
     size_t nstarted;               /* tasks with a stack, not finished */
     size_t start_limit;            /* above it, started tasks go first */
     unsigned started_picks;        /* started tasks taken ahead of new ones */
@@ -235,6 +242,12 @@ int weft__wait(weft_task *task, int64_t deadline, int timeout_code);
 
 /* Loop context: run ready tasks until none is left or the poll is due. */
 void weft__run_ready(weft_loop *loop);
+/* The running state of a started task (it has a stack). */
+static inline weft__task_run *weft__run(weft_task *t)
+{
+    return &t->stack->run;
+}
+
 /* Whether any task is ready to run (started or new). */
 bool weft__ready(const weft_loop *loop);
 size_t weft__start_limit_default(void);

@@ -291,7 +291,8 @@ static void describe_wait(const weft_loop *loop, const weft_task *t, char *buf, 
     buf[0] = '\0';
     if (t->state != WEFT__SUSPENDED)
         return;
-    int64_t left = t->timer.heap_index ? (t->timer.deadline - loop->now) / 1000000 : -1;
+    const weft__task_run *r = &t->stack->run; /* suspended: it has started */
+    int64_t left = r->timer.heap_index ? (r->timer.deadline - loop->now) / 1000000 : -1;
     char dl[48] = "";
     if (left >= 0)
         snprintf(dl, sizeof dl, ", deadline in %lld ms", (long long)left);
@@ -300,10 +301,10 @@ static void describe_wait(const weft_loop *loop, const weft_task *t, char *buf, 
         snprintf(buf, n, "sleep (%lld ms left)", (long long)left);
         break;
     case WEFT__WAIT_FD:
-        snprintf(buf, n, "fd %d %s%s%s", t->wait_fd,
-                 (t->wait_events & WEFT_READABLE) ? "readable" : "",
-                 (t->wait_events == (WEFT_READABLE | WEFT_WRITABLE)) ? "|" : "",
-                 (t->wait_events & WEFT_WRITABLE) ? "writable" : "");
+        snprintf(buf, n, "fd %d %s%s%s", r->wait_fd,
+                 (r->wait_events & WEFT_READABLE) ? "readable" : "",
+                 (r->wait_events == (WEFT_READABLE | WEFT_WRITABLE)) ? "|" : "",
+                 (r->wait_events & WEFT_WRITABLE) ? "writable" : "");
         strncat(buf, dl, n - strlen(buf) - 1);
         break;
     case WEFT__WAIT_JOIN:
@@ -337,9 +338,9 @@ void weft_dump_tasks(FILE *out)
         char ago[48];
         if (t == loop->current)
             snprintf(ago, sizeof ago, "running now");
-        else if (t->last_run)
+        else if (t->stack && t->stack->run.last_run)
             snprintf(ago, sizeof ago, "last ran %lld ms ago",
-                     (long long)((now - t->last_run) / 1000000));
+                     (long long)((now - t->stack->run.last_run) / 1000000));
         else
             snprintf(ago, sizeof ago, "never ran");
         fprintf(out, "  %-24s %-8s %s%s%s%s%s\n", t->name, state_name(t), ago,

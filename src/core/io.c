@@ -61,7 +61,7 @@ void weft__fds_free(weft_loop *loop)
 static void wake_list(weft__list *l, int code)
 {
     weft__list_foreach(it, l) {
-        weft_task *t = weft__container_of(it, weft_task, wait_link);
+        weft_task *t = weft__container_of(it, weft__task_run, wait_link)->task;
         weft__wake(t, code);
     }
 }
@@ -92,10 +92,11 @@ void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events)
      * it does not take the edge. */
     int woken = 0;
     weft__list_foreach(it, &f->waiters) {
-        weft_task *t = weft__container_of(it, weft_task, wait_link);
-        if ((t->wait_events & ready) && t->state == WEFT__SUSPENDED) {
-            weft__wake(t, t->wait_events & ready);
-            woken |= t->wait_events & ready;
+        weft_task *t = weft__container_of(it, weft__task_run, wait_link)->task;
+        int want = weft__run(t)->wait_events;
+        if ((want & ready) && t->state == WEFT__SUSPENDED) {
+            weft__wake(t, want & ready);
+            woken |= want & ready;
         }
     }
     f->ready |= (uint8_t)(ready & ~woken);
@@ -142,13 +143,14 @@ static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fres
         return r;
     }
     t->wait_kind = WEFT__WAIT_FD;
-    t->wait_fd = fd;
-    t->wait_events = events;
-    weft__list_push_back(&f->waiters, &t->wait_link);
+    weft__task_run *run = weft__run(t);
+    run->wait_fd = fd;
+    run->wait_events = events;
+    weft__list_push_back(&f->waiters, &run->wait_link);
     loop->io_waiters++;
     int rc = weft__wait(t, deadline, -ETIMEDOUT);
     loop->io_waiters--;
-    weft__list_remove(&t->wait_link);
+    weft__list_remove(&run->wait_link);
     if (rc < 0)
         return weft__seterr(rc, "weft_wait_fd: fd %d: %s", fd, weft_strerror(rc));
     return rc;

@@ -81,7 +81,7 @@ void weft__signals_dispatch(weft_loop *loop)
             }
             bool delivered = false;
             weft__list_foreach(it, &loop->sig_waiters) {
-                weft_task *t = weft__container_of(it, weft_task, wait_link);
+                weft_task *t = weft__container_of(it, weft__task_run, wait_link)->task;
                 if (t->state == WEFT__SUSPENDED && sigismember(t->wait_obj, signo) == 1) {
                     weft__wake(t, signo);
                     delivered = true;
@@ -122,11 +122,11 @@ int weft_signal_wait(const sigset_t *set, int64_t deadline)
         return s;
     t->wait_kind = WEFT__WAIT_SIGNAL;
     t->wait_obj = set;
-    weft__list_push_back(&loop->sig_waiters, &t->wait_link);
+    weft__list_push_back(&loop->sig_waiters, &weft__run(t)->wait_link);
     loop->io_waiters++;
     rc = weft__wait(t, deadline, -ETIMEDOUT);
     loop->io_waiters--;
-    weft__list_remove(&t->wait_link);
+    weft__list_remove(&weft__run(t)->wait_link);
     if (rc < 0)
         return weft__seterr(rc, "weft_signal_wait: %s", weft_strerror(rc));
     return rc;

@@ -77,7 +77,7 @@ static inline weft_task *rq_peek(const weft_loop *loop)
         return fresh ? fresh : started;
     if (loop->start_limit && loop->nstarted >= loop->start_limit)
         return loop->started_picks < WEFT__NEW_EVERY ? started : fresh;
-    return fresh->ready_seq < started->ready_seq ? fresh : started;
+    return (int32_t)(fresh->ready_seq - started->ready_seq) < 0 ? fresh : started;
 }
 
 static inline weft_task *rq_pop(weft_loop *loop)
@@ -108,7 +108,7 @@ void weft__wake(weft_task *t, int code)
     if (t->state != WEFT__SUSPENDED)
         return;
     t->state = WEFT__READY;
-    t->wake_code = code;
+    weft__run(t)->wake_code = code;
     rq_push(t->loop, t);
 }
 
@@ -129,7 +129,7 @@ static inline void account_out(weft_loop *loop, weft_task *from)
         int64_t slow = atomic_load_explicit(&loop->slow_ns, memory_order_relaxed);
         if (WEFT__UNLIKELY(slow && t - loop->run_start > slow))
             weft__report_slow(loop, from, t - loop->run_start);
-        from->last_run = t;
+        from->stack->run.last_run = t;
     }
     loop->run_start = t;
     /* Only this thread writes the counter: a relaxed load + store, no lock. */
@@ -159,7 +159,7 @@ static inline void context_switch(weft_loop *loop, void **save, weft_task *to, b
     (void)exiting;
 #endif
 #ifdef WEFT__TSAN
-    __tsan_switch_to_fiber(to ? to->tsan_fiber : loop->tsan_fiber, 0);
+    __tsan_switch_to_fiber(to ? to->stack->run.tsan_fiber : loop->tsan_fiber, 0);
 #endif
     weft__switch(save, load);
 #ifdef WEFT__ASAN
@@ -197,6 +197,7 @@ static void suspend_current(weft_loop *loop, weft_task *self)
 int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
 {
     weft_loop *loop = t->loop;
+    weft__task_run *run = weft__run(t);
     if (weft__cancel_visible(t)) {
         t->wait_kind = WEFT__WAIT_NONE;
         return -ECANCELED;
@@ -212,18 +213,18 @@ int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
             t->wait_kind = WEFT__WAIT_NONE;
             return code;
         }
-        t->timer_code = code;
-        if (weft_timer_start(&t->timer, eff) < 0) {
+        run->timer_code = code;
+        if (weft_timer_start(&run->timer, eff) < 0) {
             t->wait_kind = WEFT__WAIT_NONE;
             return -ENOMEM;
         }
     }
     t->state = WEFT__SUSPENDED;
     suspend_current(loop, t);
-    if (t->timer.heap_index)
-        weft_timer_stop(&t->timer);
+    if (run->timer.heap_index)
+        weft_timer_stop(&run->timer);
     t->wait_kind = WEFT__WAIT_NONE;
-    return t->wake_code;
+    return run->wake_code;
 }
 
 /* ------------------------------------------------------------ task memory */
@@ -324,8 +325,8 @@ static void release_zombie(weft_loop *loop)
     weft_task *t = loop->zombie;
     loop->zombie = NULL;
 #ifdef WEFT__TSAN
-    __tsan_destroy_fiber(t->tsan_fiber);
-    t->tsan_fiber = NULL;
+    __tsan_destroy_fiber(t->stack->run.tsan_fiber);
+    t->stack->run.tsan_fiber = NULL;
 #endif
     weft__stack_put(loop, t->stack);
     t->stack = NULL;
@@ -347,9 +348,14 @@ static bool task_prepare(weft_loop *loop, weft_task *t)
         return false;
     }
     loop->nstarted++;
+    weft__task_run *run = &t->stack->run;
+    *run = (weft__task_run){.task = t};
+    weft_timer_init(&run->timer, NULL, t);
+    run->timer.kind = WEFT__TIMER_TASK;
+    weft__list_init(&run->wait_link);
     t->sp = weft__context_init(t->stack->top, t->stack->usable, task_entry, t);
 #ifdef WEFT__TSAN
-    t->tsan_fiber = __tsan_create_fiber(0);
+    run->tsan_fiber = __tsan_create_fiber(0);
 #endif
     return true;
 }
@@ -434,9 +440,6 @@ weft_task *weft_spawn_named(weft_task_fn fn, void *arg, const weft_task_opts *op
     t->stack_size = stack_size;
     t->deadline = WEFT_NO_DEADLINE;
     t->state = WEFT__NEW;
-    weft_timer_init(&t->timer, NULL, t);
-    t->timer.kind = WEFT__TIMER_TASK;
-    weft__list_init(&t->wait_link);
     weft__list_push_back(&loop->tasks, &t->all_link);
     loop->nalive++;
     rq_push(loop, t);

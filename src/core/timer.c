@@ -125,7 +125,7 @@ void weft__timers_run(weft_loop *loop)
             sift_down(loop, 0, loop->heap[last]);
         if (t->kind == WEFT__TIMER_TASK) {
             weft_task *task = t->data;
-            weft__wake(task, task->timer_code);
+            weft__wake(task, weft__run(task)->timer_code);
         } else {
             t->fn(t);
         }

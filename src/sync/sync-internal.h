@@ -74,7 +74,7 @@ static inline bool weft__waitq_grant_pending(const void *obj)
     weft_loop *loop = weft__loop();
     for (weft_task *t = loop ? loop->rq_head : NULL; t; t = t->next_ready)
         if (t->state == WEFT__READY && t->wait_kind == WEFT__WAIT_OTHER && t->wait_obj == obj &&
-            t->wake_code == 0)
+            weft__run(t)->wake_code == 0)
             return true;
     return false;
 }
