@@ -127,7 +127,7 @@ int weft_yield(void);
  * Does not suspend.
  */
 void weft_set_start_limit(size_t n);
-#define WEFT_START_LIMIT_DEFAULT ((size_t)1024)
+#define WEFT_START_LIMIT_DEFAULT ((size_t)256)
 
 /* The calling task, or NULL outside a task. */
 weft_task *weft_current(void);

@@ -542,7 +542,7 @@ static void test_close(void **state)
 /* The guide's fan-out: 100,000 tasks (5,000 under TSan and valgrind)
  * spawned up front behind 10 permits, each holding its permit across a
  * yield.  Every task finishes, the permits are all back, at most 10 tasks
- * ever hold one, and (the loop's start limit) about 1,024 tasks are
+ * ever hold one, and (the loop's start limit) about 256 tasks are
  * started at once, not all of them. */
 static int fan_holding, fan_max_holding, fan_inside, fan_max_inside;
 
