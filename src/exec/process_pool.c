@@ -683,31 +683,29 @@ static bool first_unsent(worker *w, pjob *j)
     return false;
 }
 
-static void ensure_writer(worker *w)
+/* Start a worker's detached helper task (its writer or reader) unless it
+ * runs: it ends by itself when the worker has nothing left for it. */
+static void ensure_helper(worker *w, weft_task **slot, weft_task_fn fn, const char *name)
 {
-    if (w->writer)
+    if (*slot)
         return;
-    w->writer = weft_spawn_named(writer_main, w, &(weft_task_opts){.name = "process-pool-writer"},
-                                 "process-pool-writer");
-    if (w->writer) {
-        weft_detach(w->writer);
+    *slot = weft_spawn_named(fn, w, &(weft_task_opts){.name = name}, name);
+    if (*slot) {
+        weft_detach(*slot);
         w->pool->readers++;
     }
+}
+
+static void ensure_writer(worker *w)
+{
+    ensure_helper(w, &w->writer, writer_main, "process-pool-writer");
 }
 
 static int reader_main(void *arg);
 
 static void ensure_reader(worker *w)
 {
-    if (w->reader)
-        return;
-    /* Detached: it ends by itself when the worker has nothing in flight. */
-    w->reader = weft_spawn_named(reader_main, w, &(weft_task_opts){.name = "process-pool-reader"},
-                                 "process-pool-reader");
-    if (w->reader) {
-        weft_detach(w->reader);
-        w->pool->readers++;
-    }
+    ensure_helper(w, &w->reader, reader_main, "process-pool-reader");
 }
 
 /* The worker died (or we closed it): settle every job in flight, fork the
