@@ -185,10 +185,16 @@ static weft__stack *stack_map(weft_loop *loop, size_t usable, size_t count)
     return first;
 }
 
-static void stack_unmap(weft__stack *s)
+/* Before a stack's memory goes back: the tools forget it. */
+static void stack_forget(weft__stack *s)
 {
     VALGRIND_STACK_DEREGISTER(s->valgrind_id);
     weft__asan_unpoison(s->map, s->map_size);
+}
+
+static void stack_unmap(weft__stack *s)
+{
+    stack_forget(s);
     munmap(s->map, s->map_size);
 }
 
@@ -259,8 +265,7 @@ void weft__stack_cache_free(weft_loop *loop)
     }
     size_t n = 0;
     for (weft__stack *s = c->head; s; s = s->next) {
-        VALGRIND_STACK_DEREGISTER(s->valgrind_id);
-        weft__asan_unpoison(s->map, s->map_size);
+        stack_forget(s);
         spans[n++] = (weft__span){s->map, s->map_size};
     }
     c->head = NULL;
