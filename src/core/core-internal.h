@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "weft.h"
 #include "../util/list.h"
@@ -272,10 +273,25 @@ void weft__cancel(weft_task *task, weft_cancel_cause cause);
 void weft__group_child_done(struct weft_group *g, weft_task *task);
 
 /* The current task, or NULL with the error set to WEFT_ENOTASK. */
-weft_task *weft__require_task(const char *fn);
+/* The calling task; outside a task NULL, with WEFT_ENOTASK and a message
+ * naming `fn` set.  Inline: every suspension point starts with it. */
+weft_task *weft__no_task(const char *fn);
+static inline weft_task *weft__require_task(const char *fn)
+{
+    weft_loop *loop = weft__tls_loop;
+    weft_task *t = loop ? loop->current : NULL;
+    return WEFT__LIKELY(t != NULL) ? t : weft__no_task(fn);
+}
 
 int64_t weft__clock_ns(void);
-int64_t weft__coarse_ns(void);
+/* The coarse clock costs a few nanoseconds (no TSC read) and ticks every
+ * few milliseconds: enough to time task runs against a 100 ms threshold. */
+static inline int64_t weft__coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* ------------------------------------------------------------ errors */
 

@@ -29,15 +29,6 @@ int64_t weft__clock_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The coarse clock costs a few nanoseconds (no TSC read) and ticks every
- * few milliseconds: enough to time task runs against a 100 ms threshold. */
-int64_t weft__coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------ run queue */
 
 /* Two queues: tasks that have started (woken, yielding) and tasks that
@@ -379,13 +370,10 @@ void weft__run_ready(weft_loop *loop)
 
 /* ------------------------------------------------------------ public API */
 
-weft_task *weft__require_task(const char *fn)
+weft_task *weft__no_task(const char *fn)
 {
-    weft_loop *loop = weft__loop();
-    weft_task *t = loop ? loop->current : NULL;
-    if (!t)
-        weft__seterr(WEFT_ENOTASK, "%s: not called from a weft task", fn);
-    return t;
+    weft__seterr(WEFT_ENOTASK, "%s: not called from a weft task", fn);
+    return NULL;
 }
 
 int weft__task_opts_check(const weft_task_opts *opts)
