@@ -137,7 +137,7 @@ struct weft_process_pool {
     weft_sem places;     /* DEPTH per worker */
     size_t waiting, running;
     size_t inflight;     /* jobs in the workers' FIFOs (callers may have left) */
-    size_t readers;      /* reader and writer tasks alive (a reader may still recycle a worker) */
+    size_t helpers;      /* reader and writer tasks alive (a reader may still recycle a worker) */
     bool shut, cancelling;
     weft_event drained;  /* set when shut and no job runs or waits */
     weft_event avail;    /* a worker took a new process or finished a job */
@@ -475,7 +475,7 @@ static void reap_worker(worker *w, char *why, size_t why_len)
 static void maybe_drained(weft_process_pool *pool)
 {
     if (pool->shut && pool->running == 0 && pool->waiting == 0 && pool->inflight == 0 &&
-        pool->readers == 0)
+        pool->helpers == 0)
         weft_event_set(&pool->drained);
 }
 
@@ -664,7 +664,7 @@ static int writer_main(void *arg)
         weft_lock_release(&w->wlock);
     }
     w->writer = NULL;
-    w->pool->readers--;
+    w->pool->helpers--;
     maybe_drained(w->pool);
     return 0;
 }
@@ -692,7 +692,7 @@ static void ensure_helper(worker *w, weft_task **slot, weft_task_fn fn, const ch
     *slot = weft_spawn_named(fn, w, &(weft_task_opts){.name = name}, name);
     if (*slot) {
         weft_detach(*slot);
-        w->pool->readers++;
+        w->pool->helpers++;
     }
 }
 
@@ -852,7 +852,7 @@ static int reader_main(void *arg)
         }
     }
     w->reader = NULL;
-    pool->readers--;
+    pool->helpers--;
     maybe_drained(pool);
     return 0;
 }
@@ -1229,7 +1229,7 @@ void weft_process_pool_free(weft_process_pool *pool)
 {
     if (!pool)
         return;
-    if (pool->readers || pool->running || pool->waiting) {
+    if (pool->helpers || pool->running || pool->waiting) {
         /* Still in use (no shutdown first): its tasks would touch freed
          * memory.  Stop the workers and leave the memory to them. */
         weft__log("weft: weft_process_pool_free on a pool still in use (call "
