@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "../core/core-internal.h"
+#include "../util/iov.h"
 #include "weft/exec.h"
 
 #define DEFAULT_MAX_BYTES ((size_t)1 << 30)
@@ -259,15 +260,7 @@ static bool writev_full(int fd, struct iovec *v, int cnt)
             continue;
         if (n <= 0)
             return false;
-        while (cnt && (size_t)n >= v->iov_len) {
-            n -= (ssize_t)v->iov_len;
-            v++;
-            cnt--;
-        }
-        if (cnt) {
-            v->iov_base = (char *)v->iov_base + n;
-            v->iov_len -= (size_t)n;
-        }
+        weft__iov_advance(&v, &cnt, (size_t)n);
     }
     return true;
 }
@@ -506,15 +499,7 @@ static int send_request(worker *w, pjob *j, int64_t deadline, bool *sent)
             continue;
         }
         *sent = true;
-        while (cnt && (size_t)n >= v->iov_len) {
-            n -= (ssize_t)v->iov_len;
-            v++;
-            cnt--;
-        }
-        if (cnt) {
-            v->iov_base = (char *)v->iov_base + n;
-            v->iov_len -= (size_t)n;
-        }
+        weft__iov_advance(&v, &cnt, (size_t)n);
     }
     return 0;
 }

@@ -41,6 +41,23 @@ static inline void print_stats(const char *what, weft_http_session *s)
            (unsigned long long)st.slot_waits, (unsigned long long)st.retries, st.open, st.idle);
 }
 
+/* The pool's books: every connection the session opened is open or was
+ * closed and counted, and no more are idle than open. */
+static inline bool books_balance(weft_http_session *s)
+{
+    weft_http_stats st = stats_of(s);
+    return st.opened == st.discarded + st.closed_idle + st.closed_done + st.open &&
+           st.idle <= st.open;
+}
+
+static inline void assert_books(weft_http_session *s)
+{
+    if (!books_balance(s)) {
+        print_stats("books do not balance", s);
+        fail();
+    }
+}
+
 static inline weft_http_session *session(const weft_http_session_opts *o)
 {
     weft_http_session *s = weft_http_session_new(o);

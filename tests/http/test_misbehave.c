@@ -40,17 +40,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* Every connection the session opened is open or was closed and counted. */
-static void assert_books(weft_http_session *s)
-{
-    weft_http_stats st = stats_of(s);
-    if (st.opened != st.discarded + st.closed_idle + st.closed_done + st.open
-        || st.idle > st.open) {
-        print_stats("books do not balance", s);
-        fail();
-    }
-}
-
 /* A small xorshift PRNG: the same choices on every run. */
 static uint32_t rng_state = 0x9e3779b9u;
 static uint32_t rnd(void)

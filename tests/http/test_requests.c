@@ -37,17 +37,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* Every connection the session opened is open or was closed and counted. */
-static void assert_books(weft_http_session *s)
-{
-    weft_http_stats st = stats_of(s);
-    if (st.opened != st.discarded + st.closed_idle + st.closed_done + st.open
-        || st.idle > st.open) {
-        print_stats("books do not balance", s);
-        fail();
-    }
-}
-
 static bool ends_with(const char *s, const char *tail)
 {
     size_t n = strlen(s), m = strlen(tail);
@@ -897,8 +886,7 @@ static int max_body_small_main(void *arg)
         }
         weft_http_response_free(r);
     }
-    weft_http_stats st = stats_of(s);
-    if (st.opened != st.discarded + st.closed_idle + st.closed_done + st.open || st.idle > st.open)
+    if (!books_balance(s))
         failures++;
     weft_http_session_free(s);
     server_stop(&sv);

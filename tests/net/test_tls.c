@@ -225,6 +225,19 @@ static int client_connect(int port, weft_tls_ctx *ctx, const char *name, weft_st
     return rc;
 }
 
+/* A server in `mode` and a verified client connected to it as
+ * "localhost": returns the server task; the client's context in *cc and
+ * its stream in *s. */
+static weft_task *connected_pair(struct server *sv, enum mode mode, weft_tls_ctx **cc,
+                                 weft_stream **s)
+{
+    server_init(sv, server_ctx(C.server_cert, C.server_key, NULL), mode);
+    weft_task *t = spawn_named(server_task, sv, "server");
+    *cc = client_ctx(C.ca_cert, NULL, false);
+    assert_int_equal(client_connect(sv->port, *cc, "localhost", s, weft_deadline_ms(3000)), 0);
+    return t;
+}
+
 /* ------------------------------------------------------------ contexts */
 
 static int contexts_main(void *arg)
@@ -804,11 +817,9 @@ static int close_notify_main(void *arg)
 {
     (void)arg;
     struct server sv;
-    server_init(&sv, server_ctx(C.server_cert, C.server_key, NULL), MODE_CLOSE_NOTIFY);
-    weft_task *t = spawn_named(server_task, &sv, "server");
-    weft_tls_ctx *cc = client_ctx(C.ca_cert, NULL, false);
+    weft_tls_ctx *cc;
     weft_stream *s;
-    assert_int_equal(client_connect(sv.port, cc, "localhost", &s, weft_deadline_ms(3000)), 0);
+    weft_task *t = connected_pair(&sv, MODE_CLOSE_NOTIFY, &cc, &s);
     /* our close_notify: the server reads the end, and can still answer */
     assert_int_equal(weft_stream_shutdown(s, weft_deadline_ms(2000)), 0);
     char buf[16];
@@ -838,11 +849,9 @@ static int abrupt_main(void *arg)
 {
     (void)arg;
     struct server sv;
-    server_init(&sv, server_ctx(C.server_cert, C.server_key, NULL), MODE_ABRUPT);
-    weft_task *t = spawn_named(server_task, &sv, "server");
-    weft_tls_ctx *cc = client_ctx(C.ca_cert, NULL, false);
+    weft_tls_ctx *cc;
     weft_stream *s;
-    assert_int_equal(client_connect(sv.port, cc, "localhost", &s, weft_deadline_ms(3000)), 0);
+    weft_task *t = connected_pair(&sv, MODE_ABRUPT, &cc, &s);
     char buf[16];
     assert_int_equal(weft_stream_read_exact(s, buf, 7, weft_deadline_ms(2000)), 7);
     assert_memory_equal(buf, "partial", 7);
@@ -872,11 +881,9 @@ static int write_gone_main(void *arg)
 {
     (void)arg;
     struct server sv;
-    server_init(&sv, server_ctx(C.server_cert, C.server_key, NULL), MODE_CLOSE_NOW);
-    weft_task *t = spawn_named(server_task, &sv, "server");
-    weft_tls_ctx *cc = client_ctx(C.ca_cert, NULL, false);
+    weft_tls_ctx *cc;
     weft_stream *s;
-    assert_int_equal(client_connect(sv.port, cc, "localhost", &s, weft_deadline_ms(3000)), 0);
+    weft_task *t = connected_pair(&sv, MODE_CLOSE_NOW, &cc, &s);
     assert_int_equal(join_status(t), 0);
     static char big[1 << 20];
     ssize_t n = 0;
@@ -910,11 +917,9 @@ static int tls_deadline_main(void *arg)
 {
     (void)arg;
     struct server sv;
-    server_init(&sv, server_ctx(C.server_cert, C.server_key, NULL), MODE_ECHO);
-    weft_task *t = spawn_named(server_task, &sv, "server");
-    weft_tls_ctx *cc = client_ctx(C.ca_cert, NULL, false);
+    weft_tls_ctx *cc;
     weft_stream *s;
-    assert_int_equal(client_connect(sv.port, cc, "localhost", &s, weft_deadline_ms(3000)), 0);
+    weft_task *t = connected_pair(&sv, MODE_ECHO, &cc, &s);
     char buf[64];
     int64_t t0 = weft_now();
     assert_int_equal(weft_stream_read_some(s, buf, sizeof buf, t0 + 30 * MS), -ETIMEDOUT);
