@@ -3,6 +3,8 @@
 #ifndef WEFT_H
 #define WEFT_H
 
+#include <errno.h> /* results are compared with -ECANCELED, -ETIMEDOUT, ... */
+
 #include <weft/error.h>
 #include <weft/task.h>
 #include <weft/time.h>
