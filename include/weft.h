@@ -5,6 +5,7 @@
 
 #include <errno.h> /* results are compared with -ECANCELED, -ETIMEDOUT, ... */
 
+#include <weft/version.h>
 #include <weft/error.h>
 #include <weft/task.h>
 #include <weft/time.h>
