@@ -53,7 +53,7 @@ while read -r tok; do
         fi
       fi ;;
   esac
-done < <(sed -e 's|/\*.*\*/||g' -e 's/[{}]/ /g' "$map" | tr -s ' \t' '\n\n' | grep -v '^$')
+done < <(perl -0pe 's{/\*.*?\*/}{ }gs; s/[{}]/ /g' "$map" | tr -s ' \t' '\n' | grep -v '^$')
 
 # The library's dynamic symbols: name and version.
 declare -A exported=()
@@ -93,4 +93,4 @@ for name in $(printf '%s\n' "${!listed[@]}" | sort); do
 done
 
 (( bad )) && { echo "FAIL: $libname's exports, $map and the headers disagree (see above)" >&2; exit 1; }
-echo "exports: $libname exports the ${#decl[@]} functions its headers declare, by name, versioned ($(echo $nodes))"
+echo "exports: $libname exports the ${#decl[@]} functions its headers declare, by name, versioned (${nodes//$'\n'/ })"
