@@ -11,6 +11,9 @@ JOBS ?= $(shell nproc)
 # Warnings are errors in CI (CI=true), plain warnings elsewhere.
 WERROR ?= $(if $(CI),ON,OFF)
 CMAKE_COMMON = -DWEFT_WERROR=$(WERROR)
+# The tests need cmocka: `make` and `make demo` build them when it is there
+# (AUTO), `make test` installs it and requires them (ON).
+TESTS ?= AUTO
 
 .PHONY: all build test demo bench install clean deps-test \
         test-normal test-asan test-tsan test-valgrind test-aarch64 test-fuzz
@@ -19,11 +22,14 @@ all: build
 
 build:
 	@tools/deps build
-	cmake -S . -B build $(CMAKE_COMMON) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake -S . -B build $(CMAKE_COMMON) -DWEFT_TESTS=$(TESTS) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	cmake --build build -j$(JOBS)
 
 deps-test:
 	@tools/deps build test
+
+# (a target's variable reaches its prerequisites: build, here)
+test test-normal test-valgrind: TESTS = ON
 
 test: deps-test test-normal test-asan test-tsan test-valgrind test-aarch64 test-fuzz
 	@echo "make test: all suites passed"
@@ -32,7 +38,7 @@ test-normal: deps-test build
 	cd build && ctest --output-on-failure -j$(JOBS)
 
 test-asan: deps-test
-	cmake -S . -B build-asan $(CMAKE_COMMON) -DWEFT_SANITIZE=address,undefined \
+	cmake -S . -B build-asan $(CMAKE_COMMON) -DWEFT_TESTS=ON -DWEFT_SANITIZE=address,undefined \
 	      -DWEFT_BENCH=OFF >/dev/null
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ctest --output-on-failure -j$(JOBS)
@@ -40,7 +46,7 @@ test-asan: deps-test
 # ThreadSanitizer for the code that talks across threads: posted calls, the
 # watchdog, the thread pool (and the primitives and groups they wake).
 test-tsan: deps-test
-	cmake -S . -B build-tsan $(CMAKE_COMMON) -DWEFT_SANITIZE=thread \
+	cmake -S . -B build-tsan $(CMAKE_COMMON) -DWEFT_TESTS=ON -DWEFT_SANITIZE=thread \
 	      -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1" ctest --output-on-failure \
@@ -64,7 +70,7 @@ test-valgrind: deps-test build
 # loudly) only when the cross packages cannot be installed.
 test-aarch64:
 	@if tools/deps cross; then \
-	  cmake -S . -B build-aarch64 $(CMAKE_COMMON) \
+	  cmake -S . -B build-aarch64 $(CMAKE_COMMON) -DWEFT_TESTS=ON \
 	        -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
 	        -DWEFT_BENCH=OFF -DWEFT_EXAMPLES=OFF >/dev/null && \
 	  cmake --build build-aarch64 -j$(JOBS) && \

@@ -3,6 +3,9 @@
 #ifndef WEFT_H
 #define WEFT_H
 
+#include <errno.h> /* results are compared with -ECANCELED, -ETIMEDOUT, ... */
+
+#include <weft/version.h>
 #include <weft/error.h>
 #include <weft/task.h>
 #include <weft/time.h>

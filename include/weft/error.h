@@ -3,6 +3,8 @@
 #ifndef WEFT_ERROR_H
 #define WEFT_ERROR_H
 
+#include <errno.h> /* results are compared with -ECANCELED, -ETIMEDOUT, ... */
+
 #ifdef __cplusplus
 extern "C" {
 #endif

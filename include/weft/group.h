@@ -44,7 +44,8 @@ weft_group *weft_group_new(const weft_group_opts *opts);
 
 /*
  * Start `fn(arg)` as a child of `g` (named after the function unless
- * opts->name is set).  Returns the child's index (0, 1, ... in spawn order)
+ * opts->name is set; the macro is variadic, as weft_spawn, so `opts` may be
+ * a compound literal with several fields).  Returns the child's index (0, 1, ... in spawn order)
  * for weft_group_status, or a negative error (-EINVAL for bad arguments or
  * a group of another thread's loop, -ENOMEM, -ECANCELED when the group
  * has been cancelled or has failed fast).
@@ -52,7 +53,8 @@ weft_group *weft_group_new(const weft_group_opts *opts);
  */
 int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
                            const weft_task_opts *opts, const char *default_name);
-#define weft_group_spawn(g, fn, arg, opts) weft_group_spawn_named((g), (fn), (arg), (opts), #fn)
+#define weft_group_spawn(g, fn, arg, ...) \
+    weft_group_spawn_named((g), (fn), (arg), (__VA_ARGS__), #fn)
 
 /*
  * Wait until every child has finished (children spawned meanwhile too).

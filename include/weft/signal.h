@@ -5,6 +5,9 @@
 
 #include <signal.h>
 #include <stdint.h>
+/* sigset_t: <signal.h> declares it only for POSIX builds (not under a plain
+ * -std=c11), while POSIX has <sys/select.h> define it in every mode. */
+#include <sys/select.h>
 
 #ifdef __cplusplus
 extern "C" {

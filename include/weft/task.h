@@ -48,10 +48,13 @@ int weft_run(weft_task_fn main, void *arg);
  * from a function posted to the loop.
  *
  * The macro names the task after the function unless opts->name is set.
+ * Its options argument may be a compound literal with several fields
+ * (`weft_spawn(f, arg, &(weft_task_opts){.name = "x", .stack_size = n})`):
+ * the macro is variadic so the literal's commas do not split it.
  */
 weft_task *weft_spawn_named(weft_task_fn fn, void *arg, const weft_task_opts *opts,
                             const char *default_name);
-#define weft_spawn(fn, arg, opts) weft_spawn_named((fn), (arg), (opts), #fn)
+#define weft_spawn(fn, arg, ...) weft_spawn_named((fn), (arg), (__VA_ARGS__), #fn)
 
 /*
  * Wait for `task` to finish and store its status in *status (may be NULL).

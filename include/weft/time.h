@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include <weft/task.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -17,6 +17,18 @@ LD_LIBRARY_PATH="$tmp/prefix/lib:$tmp/prefix/lib64" "$tmp/app-pc" | grep -q "100
 cc -o "$tmp/http-pc" "$src/examples/conn_pool.c" $(pkg-config --cflags --libs weft-http)
 LD_LIBRARY_PATH="$tmp/prefix/lib:$tmp/prefix/lib64" "$tmp/http-pc" | grep -q "one shared session"
 
+# The installed weft.pc, headers and library name one version.
+cat > "$tmp/version.c" <<'C'
+#include <stdio.h>
+#include <weft.h>
+int main(void) { printf("%s %s\n", WEFT_VERSION, weft_version_string()); return 0; }
+C
+# shellcheck disable=SC2046
+cc -o "$tmp/version" "$tmp/version.c" $(pkg-config --cflags --libs weft)
+v=$(pkg-config --modversion weft)
+got=$(LD_LIBRARY_PATH="$tmp/prefix/lib:$tmp/prefix/lib64" "$tmp/version")
+[[ "$got" == "$v $v" ]] || { echo "version: weft.pc says $v, headers and library say $got" >&2; exit 1; }
+
 mkdir "$tmp/consumer"
 cat > "$tmp/consumer/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.20)
