@@ -115,11 +115,11 @@ weft_http_session *weft_http_session_new(const weft_http_session_opts *opts);
  * Close the idle connections and free the session.  Responses still open
  * keep their connection until weft_http_response_free, which then closes
  * it; requests still waiting for a slot fail with WEFT_ECLOSED (even one
- * that was granted a slot but has not run yet), as does every later
- * request on the session; a request already sending or reading its head
- * finishes.  The session's memory goes when the last of these is done, so
- * `s` must not be used by the caller after this call.  NULL is a no-op.
- * Does not suspend.
+ * that was granted a slot but has not run yet), as does a request already
+ * inside weft_http_send when it next needs the pool (a redirect, a retry);
+ * one already sending or reading its head finishes that.  The session's
+ * memory goes when the last of these is done; the caller must not use `s`
+ * after this call.  NULL is a no-op.  Does not suspend.
  */
 void weft_http_session_free(weft_http_session *s);
 
