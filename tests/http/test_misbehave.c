@@ -78,6 +78,7 @@ enum mode {
     M_REDIR_STALL, /* "/": 302 to /next, chunked, half a chunk, kept open; "/next": 200 */
     M_BODILESS,    /* HEAD, 304 (If-None-Match), /204, /1xx: Content-Length 4700000000 */
     M_FIELDS,      /* "/fields/N": a 200 with N header fields in all */
+    M_SLOW_REDIR,  /* "/": 50 ms, then 302 to /next, Content-Length 0; "/next": 200 */
 };
 
 #define MAX_CONNS 4096
@@ -301,6 +302,9 @@ static int serve_paths(struct conn *c)
             return rc;
         if (c->mode != M_BODILESS && c->mode != M_FIELDS && strcmp(c->path, "/next") == 0) {
             rc = write_str(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        } else if (c->mode == M_SLOW_REDIR) {
+            weft_sleep_ms(50);
+            rc = write_str(c, "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n");
         } else if (c->mode == M_REDIR_SHORT) {
             write_str(c, "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 10\r\n"
                          "\r\nabc");
@@ -1479,6 +1483,37 @@ static void test_teardown_with_waiter(void **state)
     run_task(teardown_main);
 }
 
+/* The session is freed while a request waits for a 302: the request holds
+ * the session until it is done, and its redirect fails with WEFT_ECLOSED
+ * instead of opening a connection on a freed session. */
+static int free_mid_redirect_main(void *arg)
+{
+    (void)arg;
+    struct server sv;
+    server_start(&sv, M_SLOW_REDIR);
+    weft_http_session *s = session(NULL);
+    struct waiter w = {.s = s, .pool_ms = 5000, .rc = 1};
+    char u[64];
+    url_of(&sv, u, sizeof u, "/");
+    w.url = u;
+    weft_task *t = spawn_named(waiter_task, &w, "redirected");
+    weft_sleep_ms(20);
+    weft_http_session_free(s);
+    assert_int_equal(join_status(t), 0);
+    printf("# redirect after the free: %d %s\n", w.rc, w.msg);
+    assert_int_equal(w.rc, WEFT_ECLOSED);
+    assert_true(server_live_is(&sv, 0, 2000));
+    assert_int_equal(sv.accepted, 1);
+    assert_int_equal(server_stop(&sv), 0);
+    return 0;
+}
+
+static void test_free_mid_redirect(void **state)
+{
+    (void)state;
+    run_task(free_mid_redirect_main);
+}
+
 /* A session belongs to a loop: outside one there is none to make. */
 static void test_session_outside_loop(void **state)
 {
@@ -1700,6 +1735,7 @@ int main(void)
         cmocka_unit_test(test_bodiless_huge_length),
         cmocka_unit_test(test_max_fields),
         cmocka_unit_test(test_teardown_with_waiter),
+        cmocka_unit_test(test_free_mid_redirect),
         cmocka_unit_test(test_session_outside_loop),
         cmocka_unit_test(test_post_after_idle_close),
         cmocka_unit_test(test_idle_give_way_under_emfile),
