@@ -47,27 +47,12 @@ static weft_tls_ctx *client_ctx(const char *ca)
 /* ------------------------------------------------------------ the server */
 
 /*
- * A minimal HTTP/1.1 server: TLS (unless `plain`), keep-alive; the target
- * "/<n>" answers n pattern bytes, "/redirect" a 302 to `redirect_to`;
- * `no_handshake` accepts and never starts TLS.
+ * A minimal HTTP/1.1 server (http_helpers.h's): TLS when sv->ctx is set,
+ * keep-alive; the target "/<n>" answers n pattern bytes, "/redirect" a 302
+ * to sv->redirect_to; sv->no_handshake accepts and never starts TLS.
  */
-struct server {
-    int lfd;
-    int port;
-    weft_tls_ctx *ctx;     /* NULL: plain HTTP */
-    bool no_handshake;
-    char redirect_to[128];
-    weft_task *acceptor;
-    weft_task *handlers[256];
-    int accepted;
-    int live;
-    int handshakes;        /* completed */
-    int requests;
-};
-
 struct conn {
-    struct server *sv;
-    weft_stream *st;
+    SERVER_CONN_FIELDS;
 };
 
 static int serve(struct conn *c)
@@ -131,68 +116,29 @@ static int serve(struct conn *c)
     }
 }
 
-static int handler_task(void *arg)
+/* A connection's handler: whatever ends it is the client's doing. */
+static int serve_conn(void *arg)
 {
-    struct conn *c = arg;
-    serve(c);
-    weft_stream_close(c->st);
-    c->sv->live--;
-    free(c);
+    serve(arg);
     return 0;
-}
-
-static int acceptor_task(void *arg)
-{
-    struct server *sv = arg;
-    for (;;) {
-        int fd = weft_accept(sv->lfd, NULL, WEFT_NO_DEADLINE);
-        if (fd < 0)
-            return fd == -ECANCELED ? 0 : fd;
-        struct conn *c = calloc(1, sizeof *c);
-        assert_non_null(c);
-        c->sv = sv;
-        c->st = weft_stream_new(fd, 0);
-        assert_non_null(c->st);
-        assert_true(sv->accepted < 256);
-        sv->live++;
-        sv->handlers[sv->accepted++] = spawn_named(handler_task, c, "handler");
-    }
 }
 
 /* Start a server with `cert`/`key` (NULL cert: plain HTTP). */
 static void server_start(struct server *sv, const char *cert, const char *key)
 {
-    memset(sv, 0, sizeof *sv);
+    server_open(sv, serve_conn, sizeof(struct conn));
     if (cert) {
         sv->ctx = weft_tls_server_new(&(weft_tls_opts){.cert_file = cert, .key_file = key});
         if (!sv->ctx)
             fprintf(stderr, "weft_tls_server_new: %s\n", weft_errmsg());
         assert_non_null(sv->ctx);
     }
-    sv->lfd = weft_tcp_listen("127.0.0.1", 0, 0);
-    assert_true(sv->lfd >= 0);
-    sv->port = weft_local_port(sv->lfd);
-    sv->acceptor = spawn_named(acceptor_task, sv, "acceptor");
-}
-
-static bool server_live_is(struct server *sv, int want, int64_t ms)
-{
-    int64_t end = weft_deadline_ms(ms);
-    while (sv->live != want && weft_now() < end)
-        weft_sleep_ms(2);
-    return sv->live == want;
+    server_accept(sv);
 }
 
 static void server_stop(struct server *sv)
 {
-    weft_cancel(sv->acceptor);
-    assert_int_equal(join_status(sv->acceptor), 0);
-    assert_int_equal(weft_close(sv->lfd), 0);
-    server_live_is(sv, 0, 2000);
-    for (int i = 0; i < sv->accepted; i++) {
-        weft_cancel(sv->handlers[i]);
-        assert_int_equal(join_status(sv->handlers[i]), 0);
-    }
+    server_close(sv);
     weft_tls_ctx_free(sv->ctx);
 }
 

@@ -81,25 +81,10 @@ enum mode {
     M_SLOW_REDIR,  /* "/": 50 ms, then 302 to /next, Content-Length 0; "/next": 200 */
 };
 
-#define MAX_CONNS 4096
-
-struct server {
-    int lfd;
-    int port;
-    enum mode mode;       /* for connections accepted from now on */
-    size_t body_len;      /* M_OK */
-    weft_task *acceptor;
-    weft_task *handlers[MAX_CONNS];
-    int accepted;         /* connections accepted */
-    int live;             /* connections the server still has open */
-    int requests;         /* requests read */
-    int silent;           /* connections closed by the client before sending a byte */
-    int errors;           /* handler failures that are not the client's doing */
-};
-
+/* The server is http_helpers.h's; its `mode` is the mode of connections
+ * accepted from now on, `body_len` the body of M_OK. */
 struct conn {
-    struct server *sv;
-    weft_stream *st;
+    SERVER_CONN_FIELDS;
     enum mode mode;
     bool got_bytes;
     char path[128];       /* of the last request */
@@ -353,91 +338,48 @@ static int serve_paths(struct conn *c)
     }
 }
 
-static int handler_task(void *arg)
+/* A connection's handler: the client's doings (closing, resetting,
+ * cancelling, giving up) are not the server's errors. */
+static int serve_conn(void *arg)
 {
     struct conn *c = arg;
     int rc = c->mode >= M_REDIR_SHORT ? serve_paths(c) : serve(c);
     if (getenv("WEFT_TEST_DEBUG_SERVER"))
         fprintf(stderr, "server: handler mode %d: %d %s\n", c->mode, rc,
                 rc ? weft_errmsg() : "");
-    /* the client's doings: closing, resetting, cancelling */
-    if (rc < 0 && rc != -ECONNRESET && rc != -EPIPE && rc != WEFT_EEOF && rc != -ECANCELED
-        && rc != -ETIMEDOUT) {
-        fprintf(stderr, "server: handler: %s (%s)\n", weft_strerror(rc), weft_errmsg());
-        c->sv->errors++;
-    }
-    weft_stream_close(c->st);
     if (!c->got_bytes)
         c->sv->silent++;
-    c->sv->live--;
-    free(c);
-    return 0;
+    if (rc == -ECONNRESET || rc == -EPIPE || rc == WEFT_EEOF || rc == -ECANCELED
+        || rc == -ETIMEDOUT)
+        return 0;
+    return rc;
 }
 
-static int acceptor_task(void *arg)
+static void on_accept(void *arg)
 {
-    struct server *sv = arg;
-    for (;;) {
-        int fd = weft_accept(sv->lfd, NULL, WEFT_NO_DEADLINE);
-        if (fd < 0)
-            return fd == -ECANCELED ? 0 : fd;
-        struct conn *c = calloc(1, sizeof *c);
-        assert_non_null(c);
-        c->sv = sv;
-        c->mode = sv->mode;
-        c->st = weft_stream_new(fd, 0);
-        assert_non_null(c->st);
-        assert_true(sv->accepted < MAX_CONNS);
-        sv->live++;
-        sv->handlers[sv->accepted++] = spawn_named(handler_task, c, "handler");
-    }
+    struct conn *c = arg;
+    c->mode = c->sv->mode;
 }
 
 static void server_start(struct server *sv, enum mode mode)
 {
-    memset(sv, 0, sizeof *sv);
-    sv->lfd = weft_tcp_listen("127.0.0.1", 0, 0);
-    assert_true(sv->lfd >= 0);
+    server_open(sv, serve_conn, sizeof(struct conn));
+    sv->on_accept = on_accept;
     /* a small receive buffer (inherited by accepted sockets): a server that
      * does not read stops a large request body soon */
     int rcvbuf = 64 * 1024;
     assert_int_equal(setsockopt(sv->lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
-    sv->port = weft_local_port(sv->lfd);
     sv->mode = mode;
     sv->body_len = 1000;
-    sv->acceptor = spawn_named(acceptor_task, sv, "acceptor");
+    server_accept(sv);
 }
 
-/* Wait up to `ms` for the server's open connections to number `want`. */
-static bool server_live_is(struct server *sv, int want, int64_t ms)
-{
-    int64_t end = weft_deadline_ms(ms);
-    while (sv->live != want && weft_now() < end)
-        weft_sleep_ms(2);
-    return sv->live == want;
-}
-
-/* Stop accepting, give the handlers 2 s to see their clients go, cancel the
- * rest.  Returns how many had to be cancelled. */
+/* server_close, and no handler failed.  Returns how many had to be cancelled. */
 static int server_stop(struct server *sv)
 {
-    weft_cancel(sv->acceptor);
-    assert_int_equal(join_status(sv->acceptor), 0);
-    assert_int_equal(weft_close(sv->lfd), 0);
-    server_live_is(sv, 0, 2000);
-    int stuck = sv->live;
-    for (int i = 0; i < sv->accepted; i++) {
-        weft_cancel(sv->handlers[i]);
-        assert_int_equal(join_status(sv->handlers[i]), 0);
-    }
-    assert_int_equal(sv->live, 0);
+    int stuck = server_close(sv);
     assert_int_equal(sv->errors, 0);
     return stuck;
-}
-
-static void url_of(const struct server *sv, char *buf, size_t len, const char *path)
-{
-    snprintf(buf, len, "http://127.0.0.1:%d%s", sv->port, path);
 }
 
 /* One GET of / on `sv`; returns its result and leaves the message in msg. */
