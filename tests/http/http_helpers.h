@@ -115,6 +115,7 @@ struct server {
     bool no_handshake;      /* test_https: accept and never start TLS */
     char redirect_to[128];  /* test_https: Location of /redirect */
     int handshakes;         /* test_https: completed */
+    int64_t close_after_ms; /* test_https: after an answer, wait, send close_notify */
 };
 
 static inline int server_handler_task(void *arg)

@@ -10,6 +10,7 @@
  * the pool's books after each failure.  Skipped (77) without openssl.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -113,6 +114,15 @@ static int serve(struct conn *c)
         free(body);
         if (w < 0)
             return 0;
+        if (sv->close_after_ms) {
+            /* close the idle connection the TLS way, the socket left open */
+            weft_sleep_ms(sv->close_after_ms);
+            weft_stream_shutdown(c->st, weft_deadline_ms(5000));
+            char b[256];
+            while (weft_stream_read_some(c->st, b, sizeof b, weft_deadline_ms(10000)) > 0)
+                ;
+            return 0;
+        }
     }
 }
 
@@ -354,6 +364,97 @@ static void test_handshake_timeout(void **state)
     run_task(handshake_timeout_main);
 }
 
+/* ------------------------------------------------------------ close_notify on an idle connection */
+
+/* The server runs its own loop on a thread, so that it closes the idle
+ * connection (close_notify, 50 ms after its answer) while the client's loop
+ * is busy computing and never polls. */
+static struct {
+    int port;
+    int stop[2];          /* a pipe: the client's loop is done */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int handshakes, requests;
+} TC = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static int tls_closer_main(void *arg)
+{
+    (void)arg;
+    struct server sv;
+    server_start(&sv, C.server_cert, C.server_key);
+    sv.close_after_ms = 50;
+    pthread_mutex_lock(&TC.mu);
+    TC.port = sv.port;
+    pthread_cond_signal(&TC.cv);
+    pthread_mutex_unlock(&TC.mu);
+    weft_wait_fd(TC.stop[0], WEFT_READABLE, weft_deadline_ms(20000));
+    TC.handshakes = sv.handshakes;
+    TC.requests = sv.requests;
+    server_stop(&sv);
+    return 0;
+}
+
+static void *tls_closer_thread(void *arg)
+{
+    (void)arg;
+    weft_run(tls_closer_main, NULL);
+    return NULL;
+}
+
+static int post_after_close_notify_main(void *arg)
+{
+    (void)arg;
+    weft_tls_ctx *tls = client_ctx(C.ca_cert);
+    weft_http_session *s = weft_http_session_new(&(weft_http_session_opts){.tls = tls});
+    assert_non_null(s);
+    char u[96];
+    snprintf(u, sizeof u, "https://localhost:%d/10", TC.port);
+    weft_http_response *r = NULL;
+    assert_int_equal(weft_http_get(s, u, &r), 0);
+    weft_http_response_free(r);
+    assert_int_equal(stats_of(s).idle, 1);
+    /* compute for 200 ms without yielding: the loop never sees the alert */
+    int64_t end = clock_ns() + 200 * MS;
+    while (clock_ns() < end)
+        ;
+    int rc = weft_http_fetch(s, &(weft_http_request){.method = "POST", .url = u, .body = "x",
+                                                      .body_len = 1},
+                             &r);
+    printf("# POST after close_notify on the idle connection: %d %s\n", rc,
+           rc ? weft_errmsg() : "");
+    assert_int_equal(rc, 0);
+    assert_int_equal(weft_http_response_status(r), 200);
+    weft_http_response_free(r);
+    weft_http_stats st = stats_of(s);
+    assert_int_equal(st.opened, 2);
+    assert_int_equal(st.discarded, 1); /* found closed by the peek */
+    assert_books(s);
+    weft_http_session_free(s);
+    weft_tls_ctx_free(tls);
+    return 0;
+}
+
+static void test_post_after_close_notify(void **state)
+{
+    (void)state;
+    assert_int_equal(pipe(TC.stop), 0);
+    TC.port = 0;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, tls_closer_thread, NULL), 0);
+    pthread_mutex_lock(&TC.mu);
+    while (!TC.port)
+        pthread_cond_wait(&TC.cv, &TC.mu);
+    pthread_mutex_unlock(&TC.mu);
+    int st = weft_run(post_after_close_notify_main, NULL);
+    assert_int_equal(write(TC.stop[1], "x", 1), 1);
+    pthread_join(th, NULL);
+    close(TC.stop[0]);
+    close(TC.stop[1]);
+    assert_int_equal(st, 0);
+    assert_int_equal(TC.handshakes, 2);
+    assert_int_equal(TC.requests, 2);
+}
+
 /* ------------------------------------------------------------ main */
 
 static int setup(void **state)
@@ -381,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_redirect_to_https),
         cmocka_unit_test(test_verify_failures),
         cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_post_after_close_notify),
     };
     if (getenv("WEFT_TEST_FILTER"))
         cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
