@@ -20,6 +20,7 @@
 #define STACK_FIELDS 128 /* up to this many field slots live on the stack */
 #define DRAIN_MAX (64 * 1024) /* unread body bytes read to keep a connection */
 #define INLINE_BODY_MAX (16 * 1024) /* bodies up to this share the response's allocation */
+#define PREALLOC_MAX (1024 * 1024) /* most body buffer allocated before its bytes come */
 
 struct weft_http_response {
     weft_http_session *session;
@@ -737,7 +738,10 @@ int weft_http_response_body(weft_http_response *r, const void **body, size_t *le
                  (long long)declared, max);
         return body_error(r, -EMSGSIZE, what);
     }
-    size_t cap = declared >= 0 ? (size_t)declared + 1
+    /* A declared length is a promise, not bytes: room for at most
+     * PREALLOC_MAX of it up front, the rest as it arrives. */
+    size_t cap = declared >= 0 ? ((uint64_t)declared < PREALLOC_MAX ? (size_t)declared + 1
+                                                                     : PREALLOC_MAX)
                : max < 16 * 1024 ? max + 1 : 16 * 1024; /* the limit checks need cap <= max + 1 */
     if (!r->body) {
         r->body = malloc(cap);

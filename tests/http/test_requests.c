@@ -760,6 +760,14 @@ static int max_body_main(void *arg)
     assert_true(body_ok(body, len, 100000));
     assert_int_equal(weft_http_response_content_length(r), -1);
     weft_http_response_free(r);
+    /* past the part of a declared length allocated up front (1 MiB), and at
+     * the limit */
+    char big3[96];
+    url_of(&sv, big3, sizeof big3, "/big?n=3145728");
+    r = fetch_ok(s, &(weft_http_request){.url = big3, .max_body = 3145728});
+    body_of(r, &body, &len);
+    assert_true(body_ok(body, len, 3145728));
+    weft_http_response_free(r);
 
     /* one byte over it, chunked */
     char over[96];
