@@ -36,6 +36,16 @@
 
 static struct tls_certs C;
 
+/* test_post_after_close_notify: the server thread and the client's. */
+static struct {
+    int port;
+    int stop[2];          /* a pipe: the client's loop is done */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int handshakes, requests;
+    int closed; /* close_notify sent (atomic: the client spins on it) */
+} TC = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
 static weft_tls_ctx *client_ctx(const char *ca)
 {
     weft_tls_ctx *ctx = weft_tls_client_new(&(weft_tls_opts){.ca_file = ca});
@@ -118,6 +128,7 @@ static int serve(struct conn *c)
             /* close the idle connection the TLS way, the socket left open */
             weft_sleep_ms(sv->close_after_ms);
             weft_stream_shutdown(c->st, weft_deadline_ms(5000));
+            __atomic_add_fetch(&TC.closed, 1, __ATOMIC_RELEASE);
             char b[256];
             while (weft_stream_read_some(c->st, b, sizeof b, weft_deadline_ms(10000)) > 0)
                 ;
@@ -369,13 +380,6 @@ static void test_handshake_timeout(void **state)
 /* The server runs its own loop on a thread, so that it closes the idle
  * connection (close_notify, 50 ms after its answer) while the client's loop
  * is busy computing and never polls. */
-static struct {
-    int port;
-    int stop[2];          /* a pipe: the client's loop is done */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int handshakes, requests;
-} TC = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static int tls_closer_main(void *arg)
 {
@@ -413,10 +417,13 @@ static int post_after_close_notify_main(void *arg)
     assert_int_equal(weft_http_get(s, u, &r), 0);
     weft_http_response_free(r);
     assert_int_equal(stats_of(s).idle, 1);
-    /* compute for 200 ms without yielding: the loop never sees the alert */
-    int64_t end = clock_ns() + 200 * MS;
-    while (clock_ns() < end)
+    /* compute for 200 ms without yielding, and until the server has sent
+     * its alert (however loaded the machine): the loop never sees it */
+    int64_t t0 = clock_ns();
+    while (clock_ns() - t0 < 200 * MS
+           || (!__atomic_load_n(&TC.closed, __ATOMIC_ACQUIRE) && clock_ns() - t0 < 10000 * MS))
         ;
+    assert_int_equal(__atomic_load_n(&TC.closed, __ATOMIC_ACQUIRE), 1);
     int rc = weft_http_fetch(s, &(weft_http_request){.method = "POST", .url = u, .body = "x",
                                                       .body_len = 1},
                              &r);
@@ -439,6 +446,7 @@ static void test_post_after_close_notify(void **state)
     (void)state;
     assert_int_equal(pipe(TC.stop), 0);
     TC.port = 0;
+    TC.closed = 0;
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, tls_closer_thread, NULL), 0);
     pthread_mutex_lock(&TC.mu);

@@ -1472,6 +1472,7 @@ static void test_session_outside_loop(void **state)
 struct closer {
     int lfd, port, conns, served;
     char methods[4][8];
+    int closed; /* connections closed so far (atomic: the client spins on it) */
 };
 
 static void *closer_thread(void *arg)
@@ -1503,6 +1504,7 @@ static void *closer_thread(void *arg)
             c->served++;
         usleep(50 * 1000);
         close(fd);
+        __atomic_add_fetch(&c->closed, 1, __ATOMIC_RELEASE);
     }
     return NULL;
 }
@@ -1517,10 +1519,13 @@ static int idle_peek_main(void *arg)
     assert_int_equal(weft_http_get(s, u, &r), 0);
     weft_http_response_free(r);
     assert_int_equal(stats_of(s).idle, 1);
-    /* compute for 200 ms without yielding: the loop never sees the close */
-    int64_t end = clock_ns() + 200 * MS;
-    while (clock_ns() < end)
+    /* compute for 200 ms without yielding, and until the server has closed
+     * (however loaded the machine): the loop never sees the close */
+    int64_t t0 = clock_ns();
+    while (clock_ns() - t0 < 200 * MS
+           || (!__atomic_load_n(&c->closed, __ATOMIC_ACQUIRE) && clock_ns() - t0 < 10000 * MS))
         ;
+    assert_int_equal(__atomic_load_n(&c->closed, __ATOMIC_ACQUIRE), 1);
     int rc = weft_http_fetch(s, &(weft_http_request){.method = "POST", .url = u, .body = "x",
                                                       .body_len = 1},
                              &r);
