@@ -489,8 +489,8 @@ int main(void)
         cmocka_unit_test(test_https_get_and_reuse),
         cmocka_unit_test(test_redirect_to_https),
         cmocka_unit_test(test_verify_failures),
-        cmocka_unit_test(test_handshake_timeout),
         cmocka_unit_test(test_post_after_close_notify),
+        cmocka_unit_test(test_handshake_timeout),
     };
     if (getenv("WEFT_TEST_FILTER"))
         cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
