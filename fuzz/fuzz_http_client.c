@@ -15,6 +15,10 @@
  *   bit 5     a second request after the first (pool reuse, stale retry)
  *   bit 6     max_body 100
  *   bit 7     run the request in a task cancelled after byte 1 % 8 yields
+ * Byte 1 bit 6 instead tears the session down under a waiter: limit 1, the
+ * first response held unread, a second request waiting for the slot (and
+ * cancelled when byte 0 bit 7 is set), then the session freed, then the
+ * held response.
  * Each answer starts with an action byte: bit 0 close after it, bit 1 reset
  * (SO_LINGER 0) instead, bit 2 write it in two pieces with a pause between;
  * else the connection stays open for the next request.  When the answers
@@ -40,6 +44,7 @@
 static const uint8_t *in_data;
 static size_t in_size, in_pos;
 static uint8_t ctl0, ctl1;
+static bool session_freed; /* the books can no longer be read */
 
 struct server {
     int lfd, port;
@@ -142,6 +147,8 @@ static int acceptor(void *arg)
 
 static void check_books(weft_http_session *s)
 {
+    if (session_freed)
+        return;
     weft_http_stats st;
     weft_http_session_stats(s, &st);
     if (st.opened != st.discarded + st.closed_idle + st.closed_done + st.open
@@ -169,7 +176,10 @@ struct request {
     weft_http_session *s;
     char url[64];
     int rc;
+    bool hold;                  /* keep the response in `held` */
+    weft_http_response *held;
 };
+
 
 /* One request, its body read as control byte 0 says. */
 static int request(void *arg)
@@ -238,9 +248,34 @@ static int request(void *arg)
             (void)(strlen(name) + strlen(value));
     }
     check_books(q->s);
+    if (q->hold && q->rc == 0) {
+        q->held = r;
+        return 0;
+    }
     weft_http_response_free(r);
     check_books(q->s);
     return 0;
+}
+
+/* The session freed while a response is held and a request waits. */
+static void teardown(weft_http_session *s, int port)
+{
+    struct request q1 = {.s = s, .hold = true}, q2 = {.s = s};
+    snprintf(q1.url, sizeof q1.url, "http://127.0.0.1:%d/", port);
+    snprintf(q2.url, sizeof q2.url, "http://127.0.0.1:%d/again", port);
+    request(&q1);
+    weft_task *t = weft_spawn(request, &q2, NULL);
+    /* at least once: q2 must be inside weft_http_send before the free (the
+     * session may not be used after it) */
+    for (int y = 0; y < 1 + (ctl1 & 7); y++)
+        weft_yield();
+    if (ctl0 & 128)
+        weft_cancel(t);
+    check_books(s);
+    session_freed = true;
+    weft_http_session_free(s);
+    weft_http_response_free(q1.held);
+    weft_join(t, NULL);
 }
 
 static int fuzz_main(void *arg)
@@ -252,10 +287,15 @@ static int fuzz_main(void *arg)
         abort();
     sv.port = weft_local_port(sv.lfd);
     sv.acceptor = weft_spawn(acceptor, &sv, NULL);
-    weft_http_session *s = weft_http_session_new(&(weft_http_session_opts){.limit = 2});
+    bool tear = ctl1 & 64;
+    weft_http_session *s =
+        weft_http_session_new(&(weft_http_session_opts){.limit = tear ? 1 : 2});
     if (!s)
         abort();
-    int rounds = ctl0 & 32 ? 2 : 1;
+    session_freed = false;
+    int rounds = tear ? 0 : ctl0 & 32 ? 2 : 1;
+    if (tear)
+        teardown(s, sv.port);
     for (int i = 0; i < rounds; i++) {
         struct request q = {.s = s};
         snprintf(q.url, sizeof q.url, "http://127.0.0.1:%d/%s", sv.port, i ? "again" : "");
@@ -270,7 +310,8 @@ static int fuzz_main(void *arg)
         }
         check_books(s);
     }
-    weft_http_session_free(s);
+    if (!tear)
+        weft_http_session_free(s);
     weft_cancel(sv.acceptor);
     weft_join(sv.acceptor, NULL);
     weft_close(sv.lfd);

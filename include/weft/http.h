@@ -138,7 +138,8 @@ typedef struct weft_http_stats {
                                 opened == discarded + closed_idle + closed_done + open */
     uint64_t slot_waits;     /* requests that had to wait for a slot */
     uint64_t retries;        /* idempotent requests retried after a stale connection */
-    size_t open;             /* connections open now (busy + idle) */
+    size_t open;             /* connections open now (busy + idle; not those
+                                still connecting, which count towards the limits) */
     size_t idle;             /* idle connections now */
 } weft_http_stats;
 

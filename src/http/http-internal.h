@@ -73,6 +73,7 @@ struct weft_http_session {
     bool closing;                   /* freed by the user; gone when busy == users == 0 */
     size_t open, idle, busy;
     size_t users;                   /* requests inside weft_http_send: they hold `s` */
+    size_t slots;                   /* of `open`: reserved, the connection not made yet */
     weft__http_host *hosts;
     weft__http_conn *lru_head, *lru_tail;
     weft__http_waiter *wait_head, *wait_tail;

@@ -222,7 +222,7 @@ void weft_http_session_free(weft_http_session *s)
 void weft_http_session_stats(const weft_http_session *s, weft_http_stats *st)
 {
     *st = s->stats;
-    st->open = s->open;
+    st->open = s->open - s->slots; /* a slot being connected is not open yet */
     st->idle = s->idle;
 }
 
@@ -283,6 +283,7 @@ static void reserve(weft_http_session *s, weft__http_host *h)
     s->open++;
     h->open++;
     s->busy++;
+    s->slots++;
 }
 
 /* Whether an idle connection is still usable: not expired, nothing unread,
@@ -404,6 +405,7 @@ void weft__http_slot_release(weft_http_session *s, weft__http_host *h)
     h->open--;
     s->open--;
     s->busy--;
+    s->slots--;
     kick(s);
     destroy_if_done(s);
 }
@@ -458,6 +460,7 @@ int weft__http_conn_open(weft_http_session *s, weft__http_host *h, int64_t deadl
         return rc;
     }
     c->host = h;
+    s->slots--;
     s->stats.opened++;
     *out = c;
     return 0;
