@@ -90,8 +90,9 @@ typedef struct weft_http_session_opts {
     /* Largest response head (status line and fields) in bytes.  0 = 64 KiB. */
     size_t max_head;
     /* Most header fields in one response head; more fail the request with
-     * WEFT_EPROTO ("too many header fields").  0 = 128.  At most
-     * max_head / 4 (the shortest field takes 4 bytes). */
+     * WEFT_EPROTO ("too many header fields").  0 = 128 (or max_head / 4
+     * when that is less).  At most max_head / 4 (the shortest field takes 4
+     * bytes): more is -EINVAL. */
     size_t max_fields;
     /* Largest body weft_http_response_body buffers.  0 = 64 MiB. */
     size_t max_body;

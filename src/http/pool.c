@@ -146,7 +146,9 @@ weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
     o->max_redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS;
     o->max_head = o->max_head ? o->max_head : DEFAULT_MAX_HEAD;
     o->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
-    o->max_fields = o->max_fields ? o->max_fields : DEFAULT_MAX_FIELDS;
+    /* The default fits any max_head; a value asked for must fit it too. */
+    o->max_fields = o->max_fields ? o->max_fields
+                  : DEFAULT_MAX_FIELDS < o->max_head / 4 ? DEFAULT_MAX_FIELDS : o->max_head / 4;
     s->tls = o->tls;
     if (o->timeouts.pool < WEFT_HTTP_NO_TIMEOUT || o->timeouts.connect < WEFT_HTTP_NO_TIMEOUT
         || o->timeouts.io < WEFT_HTTP_NO_TIMEOUT || o->timeouts.total < WEFT_HTTP_NO_TIMEOUT
