@@ -2,7 +2,7 @@
 # The commands users type; CMake does the building.
 #   make            build (build/)
 #   make test       every test: normal build, ASan+UBSan, TSan (threaded parts),
-#                   valgrind, aarch64 under qemu, libFuzzer on the HTTP parser
+#                   valgrind, aarch64 under qemu, libFuzzer on the HTTP parser and client
 #   make demo       the tour of the guide's practices
 #   make bench      weft beside its peers, table with ratios
 #   make install    PREFIX=/usr/local by default
@@ -80,12 +80,14 @@ test-aarch64:
 	  echo "SKIPPED: aarch64 tests (cannot install the cross toolchain and qemu-user)"; \
 	fi
 
-# libFuzzer on the HTTP/1.1 parser for FUZZ_SECONDS; fails on any crash,
-# sanitizer report or broken invariant.
+# libFuzzer on the HTTP/1.1 parser for FUZZ_SECONDS, then on the whole
+# HTTP client (fuzzed answers over loopback) for FUZZ_CLIENT_SECONDS; fails
+# on any crash, leak, sanitizer report or broken invariant.
 FUZZ_SECONDS ?= 60
+FUZZ_CLIENT_SECONDS ?= 60
 test-fuzz:
 	@tools/deps fuzz
-	fuzz/run.sh $(FUZZ_SECONDS)
+	fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_CLIENT_SECONDS)
 
 demo: build
 	./build/examples/demo

@@ -89,6 +89,11 @@ typedef struct weft_http_session_opts {
     int max_redirects;
     /* Largest response head (status line and fields) in bytes.  0 = 64 KiB. */
     size_t max_head;
+    /* Most header fields in one response head; more fail the request with
+     * WEFT_EPROTO ("too many header fields").  0 = 128 (or max_head / 4
+     * when that is less).  At most max_head / 4 (the shortest field takes 4
+     * bytes): more is -EINVAL. */
+    size_t max_fields;
     /* Largest body weft_http_response_body buffers.  0 = 64 MiB. */
     size_t max_body;
     /* User-Agent sent unless the request has one.  NULL = "weft/<version>". */
@@ -100,16 +105,22 @@ typedef struct weft_http_session_opts {
 /*
  * Create a session.  `opts` may be NULL (all defaults).  Host names are
  * resolved with weft_resolve, whose process-wide cache keeps answers for
- * 10 s (weft_resolve_cache_ttl_ms).  Returns NULL with weft_errmsg set
- * (-EINVAL options, -ENOMEM, no loop).  Does not suspend.
+ * 10 s (weft_resolve_cache_ttl_ms).  Call it in a task: the session belongs
+ * to that loop.  Returns NULL with weft_errmsg set: -EINVAL (bad options),
+ * -ENOMEM, WEFT_ENOTASK (no loop runs on the calling thread).  Does not
+ * suspend.
  */
 weft_http_session *weft_http_session_new(const weft_http_session_opts *opts);
 
 /*
  * Close the idle connections and free the session.  Responses still open
  * keep their connection until weft_http_response_free, which then closes
- * it; requests still waiting for a slot fail with WEFT_ECLOSED.  NULL is a
- * no-op.  Does not suspend.
+ * it; requests still waiting for a slot fail with WEFT_ECLOSED (even one
+ * that was granted a slot but has not run yet), as does a request already
+ * inside weft_http_send when it next needs the pool (a redirect, a retry);
+ * one already sending or reading its head finishes that.  The session's
+ * memory goes when the last of these is done; the caller must not use `s`
+ * after this call.  NULL is a no-op.  Does not suspend.
  */
 void weft_http_session_free(weft_http_session *s);
 
@@ -128,7 +139,8 @@ typedef struct weft_http_stats {
                                 opened == discarded + closed_idle + closed_done + open */
     uint64_t slot_waits;     /* requests that had to wait for a slot */
     uint64_t retries;        /* idempotent requests retried after a stale connection */
-    size_t open;             /* connections open now (busy + idle) */
+    size_t open;             /* connections open now (busy + idle; not those
+                                still connecting, which count towards the limits) */
     size_t idle;             /* idle connections now */
 } weft_http_stats;
 

@@ -17,9 +17,10 @@
 #include "weft/error.h"
 #include "weft/task.h"
 
-#define MAX_FIELDS 128
+#define STACK_FIELDS 128 /* up to this many field slots live on the stack */
 #define DRAIN_MAX (64 * 1024) /* unread body bytes read to keep a connection */
 #define INLINE_BODY_MAX (16 * 1024) /* bodies up to this share the response's allocation */
+#define PREALLOC_MAX (1024 * 1024) /* most body buffer allocated before its bytes come */
 
 struct weft_http_response {
     weft_http_session *session;
@@ -292,15 +293,14 @@ static weft_http_response *resp_new(weft_http_session *s, const weft__http_head 
  * Read a response head into a new response.  *got_bytes tells whether any
  * byte of the answer arrived (a stale connection shows none).  Skips 1xx.
  */
-static int read_head(weft_http_session *s, weft__http_conn *c, const char *method,
-                     const weft__url *u, const limits *lim, weft_http_response **out,
-                     bool *got_bytes)
+static int read_head_into(weft_http_session *s, weft__http_conn *c, const char *method,
+                          const weft__url *u, const limits *lim, weft_http_response **out,
+                          bool *got_bytes, weft__http_field *fields)
 {
-    weft__http_field fields[MAX_FIELDS];
     bool head = strcmp(method, "HEAD") == 0;
     for (;;) {
         weft__http_parser p;
-        weft__http_parser_init(&p, s->opts.max_head, MAX_FIELDS);
+        weft__http_parser_init(&p, s->opts.max_head, s->opts.max_fields);
         weft__http_head h = { .fields = fields };
         const char *why = NULL;
         int64_t n;
@@ -346,6 +346,21 @@ static int read_head(weft_http_session *s, weft__http_conn *c, const char *metho
     }
 }
 
+static int read_head(weft_http_session *s, weft__http_conn *c, const char *method,
+                     const weft__url *u, const limits *lim, weft_http_response **out,
+                     bool *got_bytes)
+{
+    weft__http_field local[STACK_FIELDS];
+    if (s->opts.max_fields <= STACK_FIELDS)
+        return read_head_into(s, c, method, u, lim, out, got_bytes, local);
+    weft__http_field *fields = malloc(s->opts.max_fields * sizeof *fields);
+    if (!fields)
+        return weft_seterr(-ENOMEM, "HTTP: out of memory");
+    int rc = read_head_into(s, c, method, u, lim, out, got_bytes, fields);
+    free(fields);
+    return rc;
+}
+
 /* Make sure a failure's message names the server and the phase (socket and
  * TLS errors come up with the stream's own words). */
 static int name_where(int rc, const char *where, const char *phase)
@@ -369,7 +384,10 @@ static int round_trip(weft_http_session *s, const round *rd, const weft__url *u,
     if (!h)
         return -ENOMEM;
     weft__http_conn *c;
-    int rc = weft__http_acquire(s, h, fresh, until(lim->pool, lim->total_deadline), &c);
+    /* A request that may not be retried goes on an idle connection only
+     * after the socket says the server has not closed it. */
+    bool check = !idempotent(rd->method) || rd->req->body_fn;
+    int rc = weft__http_acquire(s, h, fresh, check, until(lim->pool, lim->total_deadline), &c);
     if (rc < 0)
         return rc;
     bool reused = c != NULL;
@@ -434,11 +452,14 @@ static bool is_redirect(int status)
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-/* Read and drop a small remaining body so the connection can be reused. */
+/* Read and drop a small remaining body so the connection can be reused.
+ * A body that ends only with the connection is not worth waiting for. */
 static void drain(weft_http_response *r)
 {
     char buf[4096];
     size_t total = 0;
+    if (r->framing == WEFT__HTTP_BODY_UNTIL_CLOSE)
+        return;
     while (!r->done && !r->failed && total < DRAIN_MAX) {
         ssize_t n = weft_http_response_read(r, buf, sizeof buf);
         if (n <= 0)
@@ -470,11 +491,9 @@ static int check_request(const weft_http_request *req, const char *method)
     return 0;
 }
 
-int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http_response **out)
+static int send_request(weft_http_session *s, const weft_http_request *req,
+                        weft_http_response **out)
 {
-    *out = NULL;
-    if (!s || !req)
-        return weft_seterr(-EINVAL, "weft_http_send: no session or request");
     const char *method = req->method ? req->method : "GET";
     int rc = check_request(req, method);
     if (rc < 0)
@@ -523,6 +542,10 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
             *out = r;
             break;
         }
+        /* The response owns the URL that answered, final or not: a failure
+         * while its body is drained names it. */
+        r->where = u;
+        u.target = NULL;
         if (redirects >= max_redirects) {
             drain(r); /* keep the connection */
             rc = weft_seterr(-ELOOP, "HTTP: more than %d redirects, the last to %.100s",
@@ -531,7 +554,7 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
             break;
         }
         weft__url next;
-        rc = weft__url_parse(&next, loc, &u);
+        rc = weft__url_parse(&next, loc, &r->where);
         if (rc < 0) {
             weft_http_response_free(r);
             break;
@@ -539,7 +562,6 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
         int status = r->status;
         drain(r);
         weft_http_response_free(r);
-        weft__url_free(&u);
         u = next;
         if (status == 303 || ((status == 301 || status == 302)
                                  && strcmp(rd.method, "HEAD") != 0)) {
@@ -547,9 +569,23 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
             rd.method = strcmp(rd.method, "HEAD") == 0 ? "HEAD" : "GET";
             rd.with_body = false;
         }
-        rd.same_origin = rd.same_origin && weft__http_host_get(s, &u) == origin;
+        weft__http_host *next_host = weft__http_host_get(s, &u);
+        rd.same_origin = rd.same_origin && next_host && next_host == origin;
     }
     weft__url_free(&u);
+    return rc;
+}
+
+int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http_response **out)
+{
+    *out = NULL;
+    if (!s || !req)
+        return weft_seterr(-EINVAL, "weft_http_send: no session or request");
+    /* Held across the round trips: a session freed meanwhile (by another
+     * task) stays until this request is done with it. */
+    weft__http_session_use(s);
+    int rc = send_request(s, req, out);
+    weft__http_session_unuse(s);
     return rc;
 }
 
@@ -677,14 +713,35 @@ int weft_http_response_body(weft_http_response *r, const void **body, size_t *le
     }
     if (r->failed)
         return r->failed;
+    if (r->framing == WEFT__HTTP_BODY_NONE) {
+        /* HEAD, 1xx, 204, 304: a Content-Length there describes another
+         * answer's body, never one to read or make room for. */
+        static char empty[1];
+        if (!r->done)
+            resp_finish(r);
+        r->body_complete = true;
+        r->body_len = 0;
+        if (!r->body) {
+            r->body = empty;
+            r->body_inline = true; /* not ours to free */
+        }
+        *body = r->body;
+        *len = 0;
+        return 0;
+    }
     size_t max = r->max_body ? r->max_body : r->session->opts.max_body;
-    if (r->content_length >= 0 && (uint64_t)r->content_length > max) {
+    /* Only a body that follows the head has a length to check and make room for. */
+    int64_t declared = r->framing == WEFT__HTTP_BODY_LENGTH ? r->content_length : -1;
+    if (declared >= 0 && (uint64_t)declared > max) {
         char what[96];
         snprintf(what, sizeof what, "body of %lld bytes is larger than the limit of %zu",
-                 (long long)r->content_length, max);
+                 (long long)declared, max);
         return body_error(r, -EMSGSIZE, what);
     }
-    size_t cap = r->content_length >= 0 ? (size_t)r->content_length + 1
+    /* A declared length is a promise, not bytes: room for at most
+     * PREALLOC_MAX of it up front, the rest as it arrives. */
+    size_t cap = declared >= 0 ? ((uint64_t)declared < PREALLOC_MAX ? (size_t)declared + 1
+                                                                     : PREALLOC_MAX)
                : max < 16 * 1024 ? max + 1 : 16 * 1024; /* the limit checks need cap <= max + 1 */
     if (!r->body) {
         r->body = malloc(cap);

@@ -62,14 +62,18 @@ typedef struct weft__http_waiter {
     weft_event granted;     /* set when a slot or connection was handed over */
     bool has_slot;          /* a slot to open a connection was reserved for it */
     weft__http_conn *conn;  /* or an idle connection was handed to it */
+    bool queued;            /* on the session's wait list */
+    bool check;             /* an idle connection must pass a peek (not idempotent) */
 } weft__http_waiter;
 
 struct weft_http_session {
     weft_http_session_opts opts;    /* defaults filled in */
     weft_tls_ctx *tls;              /* opts.tls or our own */
     bool own_tls;
-    bool closing;                   /* freed by the user; gone when busy == 0 */
+    bool closing;                   /* freed by the user; gone when busy == users == 0 */
     size_t open, idle, busy;
+    size_t users;                   /* requests inside weft_http_send: they hold `s` */
+    size_t slots;                   /* of `open`: reserved, the connection not made yet */
     weft__http_host *hosts;
     weft__http_conn *lru_head, *lru_tail;
     weft__http_waiter *wait_head, *wait_tail;
@@ -80,14 +84,21 @@ struct weft_http_session {
 /* The origin record for `u` (created on first use); NULL on ENOMEM. */
 weft__http_host *weft__http_host_get(weft_http_session *s, const weft__url *u);
 
+/* A request starts or ends using `s` (weft_http_send): a freed session
+ * lives on until its last user and its last busy connection are gone. */
+void weft__http_session_use(weft_http_session *s);
+void weft__http_session_unuse(weft_http_session *s);
+
 /*
  * Get a connection to `h`: an idle one (*conn set, reuse counted), or a
  * reserved slot to open one (*conn NULL; call weft__http_conn_open or
- * weft__http_slot_release).  `fresh` skips idle connections.  Waits for a
- * slot until `deadline`.  Returns 0, -ETIMEDOUT, -ECANCELED, WEFT_ECLOSED.
+ * weft__http_slot_release).  `fresh` skips idle connections; `check` makes
+ * an idle one pass a peek first (a request that may not be retried).  Waits
+ * for a slot until `deadline`.  Returns 0, -ETIMEDOUT, -ECANCELED,
+ * WEFT_ECLOSED.
  */
-int weft__http_acquire(weft_http_session *s, weft__http_host *h, bool fresh, int64_t deadline,
-                       weft__http_conn **conn);
+int weft__http_acquire(weft_http_session *s, weft__http_host *h, bool fresh, bool check,
+                       int64_t deadline, weft__http_conn **conn);
 
 /* Open a connection in a reserved slot (connect, TLS).  On failure the slot
  * is given back.  Returns 0 with *conn set, or an error with the message. */

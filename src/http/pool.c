@@ -18,6 +18,7 @@
 #include "http-internal.h"
 #include "weft/error.h"
 #include "weft/io.h"
+#include "weft/loop.h"
 #include "weft/task.h"
 
 #define DEFAULT_LIMIT 100
@@ -27,6 +28,7 @@
 #define DEFAULT_REDIRECTS 10
 #define DEFAULT_MAX_HEAD (64 * 1024)
 #define DEFAULT_MAX_BODY (64 * 1024 * 1024)
+#define DEFAULT_MAX_FIELDS 128
 
 /* ------------------------------------------------------------ lists */
 
@@ -80,6 +82,7 @@ static void waiter_unlink(weft_http_session *s, weft__http_waiter *w)
     else
         s->wait_tail = w->prev;
     w->prev = w->next = NULL;
+    w->queued = false;
 }
 
 /* ------------------------------------------------------------ session */
@@ -118,6 +121,12 @@ static void idle_expire(weft_timer *t)
 weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
 {
     static const weft_http_session_opts none = { 0 };
+    /* Its idle timer and its requests live on one loop: the caller's. */
+    if (!weft_loop_current()) {
+        weft_seterr(WEFT_ENOTASK, "weft_http_session_new: no loop runs on this thread "
+                    "(create the session in a task)");
+        return NULL;
+    }
     if (!opts)
         opts = &none;
     weft_http_session *s = calloc(1, sizeof *s);
@@ -137,6 +146,9 @@ weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
     o->max_redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS;
     o->max_head = o->max_head ? o->max_head : DEFAULT_MAX_HEAD;
     o->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
+    /* The default fits any max_head; a value asked for must fit it too. */
+    o->max_fields = o->max_fields ? o->max_fields
+                  : DEFAULT_MAX_FIELDS < o->max_head / 4 ? DEFAULT_MAX_FIELDS : o->max_head / 4;
     s->tls = o->tls;
     if (o->timeouts.pool < WEFT_HTTP_NO_TIMEOUT || o->timeouts.connect < WEFT_HTTP_NO_TIMEOUT
         || o->timeouts.io < WEFT_HTTP_NO_TIMEOUT || o->timeouts.total < WEFT_HTTP_NO_TIMEOUT
@@ -145,6 +157,13 @@ weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
         free(s);
         weft_seterr(-EINVAL, "weft_http_session_new: a negative timeout, redirect count, or "
                     "max_head below 256");
+        return NULL;
+    }
+    if (o->max_fields > o->max_head / 4) { /* "a:\r\n" is the shortest field */
+        size_t most = o->max_head / 4;
+        free(s);
+        weft_seterr(-EINVAL, "weft_http_session_new: max_fields above max_head / 4 (%zu)",
+                    most);
         return NULL;
     }
     weft_timer_init(&s->idle_timer, idle_expire, s);
@@ -164,6 +183,23 @@ static void session_destroy(weft_http_session *s)
     free(s);
 }
 
+/* A freed session goes once nothing holds it: no busy connection (a
+ * response or a request in flight) and no request inside weft_http_send
+ * (one waiting for a slot, or between two round trips). */
+static void destroy_if_done(weft_http_session *s)
+{
+    if (s->closing && s->busy == 0 && s->users == 0)
+        session_destroy(s);
+}
+
+void weft__http_session_use(weft_http_session *s) { s->users++; }
+
+void weft__http_session_unuse(weft_http_session *s)
+{
+    s->users--;
+    destroy_if_done(s);
+}
+
 void weft_http_session_free(weft_http_session *s)
 {
     if (!s)
@@ -173,18 +209,22 @@ void weft_http_session_free(weft_http_session *s)
         weft__http_conn *c = s->lru_head;
         idle_unlink(s, c);
         conn_close(s, c);
+        s->stats.closed_idle++;
     }
-    /* Waiters wake with WEFT_ECLOSED (they own nothing yet). */
-    for (weft__http_waiter *w = s->wait_head; w; w = w->next)
+    /* Waiters leave the queue now, so that nothing freed later is handed
+     * to them, and wake with WEFT_ECLOSED (they own nothing yet). */
+    while (s->wait_head) {
+        weft__http_waiter *w = s->wait_head;
+        waiter_unlink(s, w);
         weft_event_set(&w->granted);
-    if (s->busy == 0 && !s->wait_head)
-        session_destroy(s);
+    }
+    destroy_if_done(s);
 }
 
 void weft_http_session_stats(const weft_http_session *s, weft_http_stats *st)
 {
     *st = s->stats;
-    st->open = s->open;
+    st->open = s->open - s->slots; /* a slot being connected is not open yet */
     st->idle = s->idle;
 }
 
@@ -245,11 +285,13 @@ static void reserve(weft_http_session *s, weft__http_host *h)
     s->open++;
     h->open++;
     s->busy++;
+    s->slots++;
 }
 
 /* Whether an idle connection is still usable: not expired, nothing unread,
- * and the server has not closed it (a peek that would block). */
-static bool conn_alive(weft_http_session *s, weft__http_conn *c)
+ * and the server has not closed it (a peek that would block).  `check`
+ * always asks the socket (a request that may not be retried). */
+static bool conn_alive(weft_http_session *s, weft__http_conn *c, bool check)
 {
     if (s->opts.idle_timeout != WEFT_HTTP_NO_TIMEOUT
         && weft_now() - c->idle_since >= s->opts.idle_timeout * 1000000)
@@ -263,20 +305,25 @@ static bool conn_alive(weft_http_session *s, weft__http_conn *c)
      * the retry of idempotent requests is for).  Something seen: a close or
      * stray bytes, or an old edge; a peek tells. */
     int fd = weft_stream_fd(c->stream);
-    if (!(weft_fd_seen_ready(fd) & WEFT_READABLE))
+    if (!check && !(weft_fd_seen_ready(fd) & WEFT_READABLE))
         return true;
+    /* The loop may not have polled for a while (a task that computed
+     * without yielding), so the socket is asked, not the loop's memory.  Any
+     * byte counts against the connection, as does the end: we never
+     * pipeline, so an idle HTTP/1.1 connection has nothing to say but its
+     * close, and on TLS that close is a close_notify record. */
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 /* Take the freshest live idle connection of `h`, closing dead ones. */
-static weft__http_conn *take_idle(weft_http_session *s, weft__http_host *h)
+static weft__http_conn *take_idle(weft_http_session *s, weft__http_host *h, bool check)
 {
     while (h->idle) {
         weft__http_conn *c = h->idle;
         idle_unlink(s, c);
-        if (conn_alive(s, c)) {
+        if (conn_alive(s, c, check)) {
             s->busy++;
             return c;
         }
@@ -289,9 +336,11 @@ static weft__http_conn *take_idle(weft_http_session *s, weft__http_host *h)
 /* Serve waiters, oldest first, with whatever is free now. */
 static void kick(weft_http_session *s)
 {
+    if (s->closing)
+        return; /* its waiters were sent away */
     for (weft__http_waiter *w = s->wait_head, *next; w; w = next) {
         next = w->next;
-        weft__http_conn *c = w->fresh ? NULL : take_idle(s, w->host);
+        weft__http_conn *c = w->fresh ? NULL : take_idle(s, w->host, w->check);
         if (c) {
             w->conn = c;
         } else if (make_room(s, w->host, w->fresh)) {
@@ -305,21 +354,21 @@ static void kick(weft_http_session *s)
     }
 }
 
-int weft__http_acquire(weft_http_session *s, weft__http_host *h, bool fresh, int64_t deadline,
-                       weft__http_conn **conn)
+int weft__http_acquire(weft_http_session *s, weft__http_host *h, bool fresh, bool check,
+                       int64_t deadline, weft__http_conn **conn)
 {
     *conn = NULL;
     if (s->closing)
         return weft_seterr(WEFT_ECLOSED, "HTTP: the session is closed");
     if (!s->wait_head) { /* nobody queued before us */
-        if (!fresh && (*conn = take_idle(s, h)))
+        if (!fresh && (*conn = take_idle(s, h, check)))
             return 0;
         if (make_room(s, h, fresh)) {
             reserve(s, h);
             return 0;
         }
     }
-    weft__http_waiter w = { .host = h, .fresh = fresh };
+    weft__http_waiter w = { .host = h, .fresh = fresh, .check = check, .queued = true };
     weft_event_init(&w.granted);
     w.prev = s->wait_tail;
     if (s->wait_tail)
@@ -330,24 +379,21 @@ int weft__http_acquire(weft_http_session *s, weft__http_host *h, bool fresh, int
     s->stats.slot_waits++;
     int rc = weft_event_wait_until(&w.granted, deadline);
     weft_event_close(&w.granted);
-    if (w.conn || w.has_slot) {
-        if (rc >= 0) {
-            *conn = w.conn;
-            return 0;
-        }
-        /* Granted just as the wait failed: give it back. */
-        if (w.conn)
-            weft__http_release(s, w.conn, WEFT__HTTP_POOL);
-        else
-            weft__http_slot_release(s, h);
-    } else {
+    /* The caller (weft_http_send) holds the session: giving back what was
+     * granted cannot free `s` or `h` under the messages below. */
+    if (w.queued)
         waiter_unlink(s, &w);
-        if (s->closing) {
-            if (!s->wait_head && s->busy == 0)
-                session_destroy(s);
-            return weft_seterr(WEFT_ECLOSED, "HTTP: the session was closed while waiting");
-        }
+    if ((w.conn || w.has_slot) && rc >= 0 && !s->closing) {
+        *conn = w.conn;
+        return 0;
     }
+    /* Granted just as the wait failed or the session closed: give it back. */
+    if (w.conn)
+        weft__http_release(s, w.conn, WEFT__HTTP_POOL);
+    else if (w.has_slot)
+        weft__http_slot_release(s, h);
+    if (s->closing)
+        return weft_seterr(WEFT_ECLOSED, "HTTP: the session was closed while waiting");
     if (rc == -ETIMEDOUT)
         return weft_seterr(rc, "HTTP %s:%u: timed out waiting for a connection slot "
                            "(%zu of %zu connections in use)", h->name, h->port, s->open,
@@ -361,9 +407,23 @@ void weft__http_slot_release(weft_http_session *s, weft__http_host *h)
     h->open--;
     s->open--;
     s->busy--;
+    s->slots--;
     kick(s);
-    if (s->closing && s->busy == 0 && !s->wait_head)
-        session_destroy(s);
+    destroy_if_done(s);
+}
+
+/* Close every idle connection (to free file descriptors).  Returns how many. */
+static size_t close_all_idle(weft_http_session *s)
+{
+    size_t n = 0;
+    while (s->lru_head) {
+        weft__http_conn *c = s->lru_head;
+        idle_unlink(s, c);
+        conn_close(s, c);
+        s->stats.closed_idle++;
+        n++;
+    }
+    return n;
 }
 
 int weft__http_conn_open(weft_http_session *s, weft__http_host *h, int64_t deadline,
@@ -375,6 +435,9 @@ int weft__http_conn_open(weft_http_session *s, weft__http_host *h, int64_t deadl
         return weft_seterr(-ENOMEM, "HTTP: out of memory");
     }
     int rc = weft_tcp_connect(h->name, h->port, NULL, deadline);
+    /* Out of descriptors: idle connections give way, once. */
+    if ((rc == -EMFILE || rc == -ENFILE) && close_all_idle(s))
+        rc = weft_tcp_connect(h->name, h->port, NULL, deadline);
     if (rc >= 0) {
         c->stream = weft_stream_new(rc, 0);
         rc = c->stream ? 0 : -ENOMEM;
@@ -391,12 +454,15 @@ int weft__http_conn_open(weft_http_session *s, weft__http_host *h, int64_t deadl
         snprintf(msg, sizeof msg, "%s", weft_errmsg());
         weft_stream_close(c->stream);
         free(c);
-        weft__http_slot_release(s, h);
         if (rc == -ETIMEDOUT)
-            return weft_seterr(rc, "HTTP %s:%u: timed out connecting", h->name, h->port);
-        return weft_seterr(rc, "HTTP %s:%u: %s", h->name, h->port, msg);
+            weft_seterr(rc, "HTTP %s:%u: timed out connecting", h->name, h->port);
+        else
+            weft_seterr(rc, "HTTP %s:%u: %s", h->name, h->port, msg);
+        weft__http_slot_release(s, h); /* last: it may free the session and `h` */
+        return rc;
     }
     c->host = h;
+    s->slots--;
     s->stats.opened++;
     *out = c;
     return 0;
@@ -426,6 +492,5 @@ void weft__http_release(weft_http_session *s, weft__http_conn *c, weft__http_fat
                              s->lru_head->idle_since + s->opts.idle_timeout * 1000000);
     }
     kick(s);
-    if (s->closing && s->busy == 0 && !s->wait_head)
-        session_destroy(s);
+    destroy_if_done(s);
 }

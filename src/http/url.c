@@ -209,6 +209,8 @@ void weft__url_free(weft__url *u)
 
 char *weft__url_format(const weft__url *u)
 {
+    if (!u->target)
+        return NULL;
     size_t n = strlen(u->authority) + strlen(u->target) + 16;
     char *s = malloc(n);
     if (s)

@@ -10,6 +10,7 @@
  * the pool's books after each failure.  Skipped (77) without openssl.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,6 +36,16 @@
 
 static struct tls_certs C;
 
+/* test_post_after_close_notify: the server thread and the client's. */
+static struct {
+    int port;
+    int stop[2];          /* a pipe: the client's loop is done */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int handshakes, requests;
+    int closed; /* close_notify sent (atomic: the client spins on it) */
+} TC = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
 static weft_tls_ctx *client_ctx(const char *ca)
 {
     weft_tls_ctx *ctx = weft_tls_client_new(&(weft_tls_opts){.ca_file = ca});
@@ -47,27 +58,12 @@ static weft_tls_ctx *client_ctx(const char *ca)
 /* ------------------------------------------------------------ the server */
 
 /*
- * A minimal HTTP/1.1 server: TLS (unless `plain`), keep-alive; the target
- * "/<n>" answers n pattern bytes, "/redirect" a 302 to `redirect_to`;
- * `no_handshake` accepts and never starts TLS.
+ * A minimal HTTP/1.1 server (http_helpers.h's): TLS when sv->ctx is set,
+ * keep-alive; the target "/<n>" answers n pattern bytes, "/redirect" a 302
+ * to sv->redirect_to; sv->no_handshake accepts and never starts TLS.
  */
-struct server {
-    int lfd;
-    int port;
-    weft_tls_ctx *ctx;     /* NULL: plain HTTP */
-    bool no_handshake;
-    char redirect_to[128];
-    weft_task *acceptor;
-    weft_task *handlers[256];
-    int accepted;
-    int live;
-    int handshakes;        /* completed */
-    int requests;
-};
-
 struct conn {
-    struct server *sv;
-    weft_stream *st;
+    SERVER_CONN_FIELDS;
 };
 
 static int serve(struct conn *c)
@@ -128,71 +124,42 @@ static int serve(struct conn *c)
         free(body);
         if (w < 0)
             return 0;
+        if (sv->close_after_ms) {
+            /* close the idle connection the TLS way, the socket left open */
+            weft_sleep_ms(sv->close_after_ms);
+            weft_stream_shutdown(c->st, weft_deadline_ms(5000));
+            __atomic_add_fetch(&TC.closed, 1, __ATOMIC_RELEASE);
+            char b[256];
+            while (weft_stream_read_some(c->st, b, sizeof b, weft_deadline_ms(10000)) > 0)
+                ;
+            return 0;
+        }
     }
 }
 
-static int handler_task(void *arg)
+/* A connection's handler: whatever ends it is the client's doing. */
+static int serve_conn(void *arg)
 {
-    struct conn *c = arg;
-    serve(c);
-    weft_stream_close(c->st);
-    c->sv->live--;
-    free(c);
+    serve(arg);
     return 0;
-}
-
-static int acceptor_task(void *arg)
-{
-    struct server *sv = arg;
-    for (;;) {
-        int fd = weft_accept(sv->lfd, NULL, WEFT_NO_DEADLINE);
-        if (fd < 0)
-            return fd == -ECANCELED ? 0 : fd;
-        struct conn *c = calloc(1, sizeof *c);
-        assert_non_null(c);
-        c->sv = sv;
-        c->st = weft_stream_new(fd, 0);
-        assert_non_null(c->st);
-        assert_true(sv->accepted < 256);
-        sv->live++;
-        sv->handlers[sv->accepted++] = spawn_named(handler_task, c, "handler");
-    }
 }
 
 /* Start a server with `cert`/`key` (NULL cert: plain HTTP). */
 static void server_start(struct server *sv, const char *cert, const char *key)
 {
-    memset(sv, 0, sizeof *sv);
+    server_open(sv, serve_conn, sizeof(struct conn));
     if (cert) {
         sv->ctx = weft_tls_server_new(&(weft_tls_opts){.cert_file = cert, .key_file = key});
         if (!sv->ctx)
             fprintf(stderr, "weft_tls_server_new: %s\n", weft_errmsg());
         assert_non_null(sv->ctx);
     }
-    sv->lfd = weft_tcp_listen("127.0.0.1", 0, 0);
-    assert_true(sv->lfd >= 0);
-    sv->port = weft_local_port(sv->lfd);
-    sv->acceptor = spawn_named(acceptor_task, sv, "acceptor");
-}
-
-static bool server_live_is(struct server *sv, int want, int64_t ms)
-{
-    int64_t end = weft_deadline_ms(ms);
-    while (sv->live != want && weft_now() < end)
-        weft_sleep_ms(2);
-    return sv->live == want;
+    server_accept(sv);
 }
 
 static void server_stop(struct server *sv)
 {
-    weft_cancel(sv->acceptor);
-    assert_int_equal(join_status(sv->acceptor), 0);
-    assert_int_equal(weft_close(sv->lfd), 0);
-    server_live_is(sv, 0, 2000);
-    for (int i = 0; i < sv->accepted; i++) {
-        weft_cancel(sv->handlers[i]);
-        assert_int_equal(join_status(sv->handlers[i]), 0);
-    }
+    server_close(sv);
     weft_tls_ctx_free(sv->ctx);
 }
 
@@ -408,6 +375,94 @@ static void test_handshake_timeout(void **state)
     run_task(handshake_timeout_main);
 }
 
+/* ------------------------------------------------------------ close_notify on an idle connection */
+
+/* The server runs its own loop on a thread, so that it closes the idle
+ * connection (close_notify, 50 ms after its answer) while the client's loop
+ * is busy computing and never polls. */
+
+static int tls_closer_main(void *arg)
+{
+    (void)arg;
+    struct server sv;
+    server_start(&sv, C.server_cert, C.server_key);
+    sv.close_after_ms = 50;
+    pthread_mutex_lock(&TC.mu);
+    TC.port = sv.port;
+    pthread_cond_signal(&TC.cv);
+    pthread_mutex_unlock(&TC.mu);
+    weft_wait_fd(TC.stop[0], WEFT_READABLE, weft_deadline_ms(20000));
+    TC.handshakes = sv.handshakes;
+    TC.requests = sv.requests;
+    server_stop(&sv);
+    return 0;
+}
+
+static void *tls_closer_thread(void *arg)
+{
+    (void)arg;
+    weft_run(tls_closer_main, NULL);
+    return NULL;
+}
+
+static int post_after_close_notify_main(void *arg)
+{
+    (void)arg;
+    weft_tls_ctx *tls = client_ctx(C.ca_cert);
+    weft_http_session *s = weft_http_session_new(&(weft_http_session_opts){.tls = tls});
+    assert_non_null(s);
+    char u[96];
+    snprintf(u, sizeof u, "https://localhost:%d/10", TC.port);
+    weft_http_response *r = NULL;
+    assert_int_equal(weft_http_get(s, u, &r), 0);
+    weft_http_response_free(r);
+    assert_int_equal(stats_of(s).idle, 1);
+    /* compute for 200 ms without yielding, and until the server has sent
+     * its alert (however loaded the machine): the loop never sees it */
+    int64_t t0 = clock_ns();
+    while (clock_ns() - t0 < 200 * MS
+           || (!__atomic_load_n(&TC.closed, __ATOMIC_ACQUIRE) && clock_ns() - t0 < 10000 * MS))
+        ;
+    assert_int_equal(__atomic_load_n(&TC.closed, __ATOMIC_ACQUIRE), 1);
+    int rc = weft_http_fetch(s, &(weft_http_request){.method = "POST", .url = u, .body = "x",
+                                                      .body_len = 1},
+                             &r);
+    printf("# POST after close_notify on the idle connection: %d %s\n", rc,
+           rc ? weft_errmsg() : "");
+    assert_int_equal(rc, 0);
+    assert_int_equal(weft_http_response_status(r), 200);
+    weft_http_response_free(r);
+    weft_http_stats st = stats_of(s);
+    assert_int_equal(st.opened, 2);
+    assert_int_equal(st.discarded, 1); /* found closed by the peek */
+    assert_books(s);
+    weft_http_session_free(s);
+    weft_tls_ctx_free(tls);
+    return 0;
+}
+
+static void test_post_after_close_notify(void **state)
+{
+    (void)state;
+    assert_int_equal(pipe(TC.stop), 0);
+    TC.port = 0;
+    TC.closed = 0;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, tls_closer_thread, NULL), 0);
+    pthread_mutex_lock(&TC.mu);
+    while (!TC.port)
+        pthread_cond_wait(&TC.cv, &TC.mu);
+    pthread_mutex_unlock(&TC.mu);
+    int st = weft_run(post_after_close_notify_main, NULL);
+    assert_int_equal(write(TC.stop[1], "x", 1), 1);
+    pthread_join(th, NULL);
+    close(TC.stop[0]);
+    close(TC.stop[1]);
+    assert_int_equal(st, 0);
+    assert_int_equal(TC.handshakes, 2);
+    assert_int_equal(TC.requests, 2);
+}
+
 /* ------------------------------------------------------------ main */
 
 static int setup(void **state)
@@ -434,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_https_get_and_reuse),
         cmocka_unit_test(test_redirect_to_https),
         cmocka_unit_test(test_verify_failures),
+        cmocka_unit_test(test_post_after_close_notify),
         cmocka_unit_test(test_handshake_timeout),
     };
     if (getenv("WEFT_TEST_FILTER"))
