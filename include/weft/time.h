@@ -9,8 +9,21 @@
 extern "C" {
 #endif
 
-/* Deadlines are absolute CLOCK_MONOTONIC times in nanoseconds. */
+/*
+ * The time vocabulary (docs/design.md, "Time vocabulary"):
+ * - an absolute deadline is a parameter or field named `deadline`: int64
+ *   nanoseconds on CLOCK_MONOTONIC (weft_now's clock); WEFT_NO_DEADLINE is
+ *   none; a deadline at or before now has expired (the call tries once and
+ *   never waits).  Functions taking one end in _until when a relative
+ *   variant exists.
+ * - a relative timeout is an int64 named `..._ms`: milliseconds counted
+ *   from the moment of the call; WEFT_NO_TIMEOUT is none; <= 0 has
+ *   expired at once.  In an options struct a zero field means the
+ *   documented default (so zeroed structs work) and WEFT_NO_TIMEOUT says
+ *   "none" explicitly.
+ */
 #define WEFT_NO_DEADLINE INT64_MAX
+#define WEFT_NO_TIMEOUT INT64_MAX
 
 /*
  * The loop's current time (CLOCK_MONOTONIC, ns).  Read once per loop
@@ -21,14 +34,15 @@ extern "C" {
 int64_t weft_now(void);
 
 /* weft_now() + ms milliseconds (or ns nanoseconds), saturating at
- * WEFT_NO_DEADLINE; a negative span gives a deadline in the past. */
+ * WEFT_NO_DEADLINE (so WEFT_NO_TIMEOUT gives WEFT_NO_DEADLINE); a negative
+ * span gives a deadline in the past. */
 int64_t weft_deadline_ms(int64_t ms);
 int64_t weft_deadline_ns(int64_t ns);
 
 /*
  * Suspend the calling task for `ms` milliseconds / `ns` nanoseconds
- * (<= 0: just yield to the loop's timers), or until the absolute
- * `deadline`.  Other tasks run meanwhile.  Returns 0 when the time has
+ * (<= 0: just yield to the loop's timers; WEFT_NO_TIMEOUT: until cancelled
+ * or a scope's deadline passes), or until the absolute `deadline`.  Other tasks run meanwhile.  Returns 0 when the time has
  * passed; -ECANCELED if the task is cancelled; -ETIMEDOUT if an enclosing
  * deadline (shield, later: deadline scope) expires first; WEFT_ENOTASK
  * outside a task.  Suspends.
@@ -59,7 +73,10 @@ int weft_scope_exit(weft_scope *scope);
 int weft_scope_expired(const weft_scope *scope);
 
 /*
- * Run `fn(arg)` as a child task with a time limit (asyncio.wait_for).  When
+ * Run `fn(arg)` as a child task with a time limit (asyncio.wait_for):
+ * `timeout_ms` from the call (WEFT_NO_TIMEOUT: none; <= 0: the child gets
+ * one turn to finish), or the absolute `deadline` for weft_wait_for_until.
+ * When
  * it finishes in time: returns 0 and its status in *status.  When the
  * limit passes first: the child is cancelled (cause: deadline), and the
  * call returns -ETIMEDOUT only after the child has really finished, with
@@ -72,7 +89,7 @@ int weft_scope_expired(const weft_scope *scope);
  * does none of these.)  Suspends.
  */
 int weft_wait_for(weft_task_fn fn, void *arg, int64_t timeout_ms, int *status);
-int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *status);
+int weft_wait_for_until(weft_task_fn fn, void *arg, int64_t deadline, int *status);
 
 /*
  * A one-shot callback timer in caller memory, the counterpart of asyncio's

@@ -42,8 +42,8 @@ weft_group *weft_group_new(const weft_group_opts *opts)
     g->deadline = WEFT_NO_DEADLINE;
     if (opts) {
         g->policy = opts->policy;
-        if (opts->deadline > 0)
-            g->deadline = opts->deadline;
+        if (opts->timeout_ms)
+            g->deadline = weft_deadline_ms(opts->timeout_ms);
     }
     return g;
 }
@@ -116,7 +116,7 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
 static void wait_all_shielded(weft_group *g, weft_task *self)
 {
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     while (g->running) {
         g->waiter = self;
         self->wait_kind = WEFT__WAIT_OTHER;
@@ -280,7 +280,7 @@ int weft_map(weft_task_fn fn, void *const *args, size_t n, size_t limit, int *st
 
 /* ------------------------------------------------------------ wait_for */
 
-int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *status)
+int weft_wait_for_until(weft_task_fn fn, void *arg, int64_t deadline, int *status)
 {
     weft_task *self = weft__require_task("weft_wait_for");
     if (!self)
@@ -308,7 +308,7 @@ int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *st
      * really finished, whatever the caller's own cancellation says. */
     weft__cancel(child, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : WEFT_CANCEL_PARENT);
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     weft_join(child, status);
     weft_shield_end(&sh);
     return weft__seterr(rc, "weft_wait_for: %s", rc == -ETIMEDOUT
@@ -318,7 +318,7 @@ int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *st
 
 int weft_wait_for(weft_task_fn fn, void *arg, int64_t timeout_ms, int *status)
 {
-    return weft_wait_for_deadline(fn, arg, weft_deadline_ms(timeout_ms), status);
+    return weft_wait_for_until(fn, arg, weft_deadline_ms(timeout_ms), status);
 }
 
 /* ------------------------------------------------------------ scopes */

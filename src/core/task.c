@@ -580,7 +580,7 @@ const char *weft_task_name(const weft_task *task)
     return task ? task->name : "";
 }
 
-void weft_shield_begin(weft_shield *shield, int64_t timeout_ns)
+void weft_shield_begin(weft_shield *shield, int64_t timeout_ms)
 {
     weft_loop *loop = weft__loop();
     weft_task *t = loop ? loop->current : NULL;
@@ -591,7 +591,7 @@ void weft_shield_begin(weft_shield *shield, int64_t timeout_ns)
     shield->saved_deadline = t->deadline;
     shield->saved_depth = t->shield_depth;
     t->shield_depth++;
-    t->deadline = timeout_ns > 0 ? weft_deadline_ns(timeout_ns) : WEFT_NO_DEADLINE;
+    t->deadline = weft_deadline_ms(timeout_ms);
 }
 
 void weft_shield_end(weft_shield *shield)

@@ -330,7 +330,7 @@ static int shield_in_expired_scope(void *arg)
 
     /* a shield without its own deadline: suspension works */
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     assert_int_equal(weft_sleep_ms(5), 0);
     assert_int_equal(weft_yield(), 0);
     weft_shield_end(&sh);
@@ -338,15 +338,24 @@ static int shield_in_expired_scope(void *arg)
 
     /* a shield with its own deadline: that one applies, not the scope's */
     int64_t t0 = weft_now();
-    weft_shield_begin(&sh, 100 * MS);
+    weft_shield_begin(&sh, 100);
     assert_int_equal(weft_sleep_ms(2), 0);
     assert_int_equal(weft_sleep_ms(10000), -ETIMEDOUT);
     assert_true(weft_now() - t0 >= 100 * MS);
     assert_true(weft_now() - t0 < 5000 * MS);
     weft_shield_end(&sh);
 
-    /* a scope entered inside a shield bounds the shield's waits */
+    /* a shield's time limit <= 0 has expired at once (the time vocabulary:
+     * WEFT_NO_TIMEOUT, not 0, is "none") */
     weft_shield_begin(&sh, 0);
+    assert_int_equal(weft_sleep_ms(1), -ETIMEDOUT);
+    weft_shield_end(&sh);
+    weft_shield_begin(&sh, -5);
+    assert_int_equal(weft_yield(), -ETIMEDOUT);
+    weft_shield_end(&sh);
+
+    /* a scope entered inside a shield bounds the shield's waits */
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     weft_scope in;
     weft_scope_enter(&in, weft_deadline_ms(5));
     assert_int_equal(weft_sleep_ms(1000), -ETIMEDOUT);
@@ -426,7 +435,7 @@ static int wf_fn(void *arg)
     c->rc = rc;
     if (rc < 0 && c->cleanup_ms) {
         weft_shield sh;
-        weft_shield_begin(&sh, 0);
+        weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
         assert_int_equal(weft_sleep_ms(c->cleanup_ms), 0);
         weft_shield_end(&sh);
     }
@@ -467,7 +476,7 @@ static int wait_for_slow(void *arg)
     int st = 0;
     int64_t t0 = weft_now();
     int64_t dl = weft_deadline_ms(20);
-    assert_int_equal(weft_wait_for_deadline(wf_fn, &c, dl, &st), -ETIMEDOUT);
+    assert_int_equal(weft_wait_for_until(wf_fn, &c, dl, &st), -ETIMEDOUT);
     assert_true(c.cleaned); /* it finished before wait_for returned */
     assert_int_equal(c.rc, -ECANCELED);
     assert_int_equal(c.cause, WEFT_CANCEL_DEADLINE);
@@ -500,7 +509,7 @@ static int wait_for_stubborn(void *arg)
     wf_child c = {.sleep_ms = 1000, .ret = 9, .cleanup_ms = 20};
     int st = 0;
     int64_t dl = weft_deadline_ms(10);
-    assert_int_equal(weft_wait_for_deadline(wf_fn, &c, dl, &st), -ETIMEDOUT);
+    assert_int_equal(weft_wait_for_until(wf_fn, &c, dl, &st), -ETIMEDOUT);
     assert_true(c.cleaned);
     assert_int_equal(st, 9);
     assert_int_equal(c.cause, WEFT_CANCEL_DEADLINE);
@@ -523,7 +532,7 @@ static int wait_for_photo_finish(void *arg)
     /* the work ends just before the deadline */
     int64_t dl = weft_deadline_ms(20);
     wf_child a = {.until = dl - 1 * MS, .ret = 17};
-    assert_int_equal(weft_wait_for_deadline(wf_fn, &a, dl, &st), 0);
+    assert_int_equal(weft_wait_for_until(wf_fn, &a, dl, &st), 0);
     assert_int_equal(st, 17);
     assert_int_equal(a.rc, 0);
     assert_int_equal(a.cause, WEFT_CANCEL_NONE);
@@ -534,7 +543,7 @@ static int wait_for_photo_finish(void *arg)
     dl = weft_deadline_ms(20);
     wf_child b = {.until = dl, .ret = 18};
     st = 0;
-    int rc = weft_wait_for_deadline(wf_fn, &b, dl, &st);
+    int rc = weft_wait_for_until(wf_fn, &b, dl, &st);
     assert_int_equal(b.rc, 0);   /* the child's work completed ... */
     assert_int_equal(st, 18);    /* ... its result is returned ... */
     assert_int_equal(rc, 0);     /* ... and counts as in time */
@@ -631,7 +640,7 @@ static int wait_for_errors(void *arg)
     (void)arg;
     int st = 5;
     assert_int_equal(weft_wait_for(NULL, NULL, 10, &st), -EINVAL);
-    assert_int_equal(weft_wait_for_deadline(NULL, NULL, WEFT_NO_DEADLINE, &st), -EINVAL);
+    assert_int_equal(weft_wait_for_until(NULL, NULL, WEFT_NO_DEADLINE, &st), -EINVAL);
     assert_int_equal(st, 5);
     return 0;
 }
