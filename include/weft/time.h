@@ -26,16 +26,19 @@ extern "C" {
 #define WEFT_NO_TIMEOUT INT64_MAX
 
 /*
- * The loop's current time (CLOCK_MONOTONIC, ns).  Read once per loop
- * iteration, and again at a task switch when it lags by more than a few
- * milliseconds, so it does not move while a task runs and is never far
- * behind; outside a loop it reads the clock.  Does not suspend.
+ * The current time: CLOCK_MONOTONIC in nanoseconds, read at every call
+ * (about 20-50 ns through the vDSO), in a task or anywhere else.  So
+ * `weft_now() + span` and every relative timeout count from the moment of
+ * the call, even when the task has computed for a while without
+ * suspending.  (The loop keeps a cached copy for firing timers; it is not
+ * what this returns.)  Does not suspend.
  */
 int64_t weft_now(void);
 
-/* weft_now() + ms milliseconds (or ns nanoseconds), saturating at
- * WEFT_NO_DEADLINE (so WEFT_NO_TIMEOUT gives WEFT_NO_DEADLINE); a negative
- * span gives a deadline in the past. */
+/* weft_now() + ms milliseconds (or ns nanoseconds): the clock is read by
+ * the call, so the span counts from it.  Saturates at WEFT_NO_DEADLINE (so
+ * WEFT_NO_TIMEOUT gives WEFT_NO_DEADLINE); a negative span gives a
+ * deadline in the past. */
 int64_t weft_deadline_ms(int64_t ms);
 int64_t weft_deadline_ns(int64_t ns);
 

@@ -20,8 +20,8 @@
  * storm of ready tasks cannot starve the network. */
 #define WEFT__POLL_EVERY 64
 
-/* weft_now() is refreshed at a switch when the coarse clock is this far
- * ahead of it (see account_out in task.c). */
+/* The loop's cached time is refreshed at a switch when the coarse clock
+ * is this far ahead of it (see account_out in task.c). */
 #define WEFT__NOW_MAX_LAG_NS ((int64_t)2 * 1000000)
 
 /* ------------------------------------------------------------ stacks */
@@ -160,7 +160,8 @@ struct weft_loop {
     size_t start_limit;            /* above it, started tasks go first */
     unsigned started_picks;        /* started tasks taken ahead of new ones */
     unsigned runs_since_poll;
-    int64_t now;                   /* CLOCK_MONOTONIC, once per iteration */
+    int64_t now;                   /* cached CLOCK_MONOTONIC: every iteration, a
+                                    * lagging switch, every weft_now() */
     size_t nalive;                 /* tasks not DONE */
     weft__list tasks;              /* tasks not DONE, in spawn order */
     weft__list finished;           /* DONE, not yet joined nor detached */

@@ -112,8 +112,9 @@ static inline void account_out(weft_loop *loop, weft_task *from)
     int64_t t = weft__coarse_ns();
     /* The loop reads the precise clock once per iteration; when tasks keep
      * it busy for longer (a task that blocked, a long chain of switches),
-     * refresh it here too, so weft_now() never lags by more than a few ms.
-     * The coarse clock makes the check nearly free. */
+     * refresh it here too, so timers fire on time and the cache (which
+     * waits compare absolute deadlines with) never lags by more than a few
+     * ms at a switch.  The coarse clock makes the check nearly free. */
     if (WEFT__UNLIKELY(t - loop->now > WEFT__NOW_MAX_LAG_NS))
         loop->now = weft__clock_ns();
     if (from) {

@@ -999,7 +999,8 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
     int64_t deadline = opts && opts->timeout_ms ? weft_deadline_ms(opts->timeout_ms)
                                                 : WEFT_NO_DEADLINE;
     /* A deadline already past: fail before the job could reach a worker. */
-    if (deadline <= t->loop->now || t->deadline <= t->loop->now)
+    int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
+    if (deadline <= now || t->deadline <= now)
         return weft__seterr(-ETIMEDOUT, "weft_process_pool_run: %s before the job started",
                             weft_strerror(-ETIMEDOUT));
     worker *idle = pick_worker(pool, in_len);

@@ -246,7 +246,8 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
     /* A deadline (its own, a scope's or a shield's) that has passed already
      * fails the call here: once queued, an idle worker could start the job
      * before the wait below notices, and the job would run after all. */
-    if (deadline <= t->loop->now || t->deadline <= t->loop->now)
+    int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
+    if (deadline <= now || t->deadline <= now)
         return refuse(opts, arg, weft__seterr(-ETIMEDOUT, "weft_thread_pool_run: %s before "
                                               "the job started", weft_strerror(-ETIMEDOUT)));
     weft__job *job = calloc(1, sizeof *job);
