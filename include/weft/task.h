@@ -146,6 +146,7 @@ const char *weft_task_name(const weft_task *task);
  */
 typedef struct weft_shield {
     int64_t saved_deadline;
+    void *saved_scopes;
     int saved_depth;
 } weft_shield;
 void weft_shield_begin(weft_shield *shield, int64_t timeout_ms);

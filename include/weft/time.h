@@ -59,20 +59,31 @@ int weft_sleep_until(int64_t deadline);
  * weft_scope_exit fails with -ETIMEDOUT once `deadline` (absolute, see
  * weft_deadline_ms) has passed, and a task suspended at that moment is
  * woken.  Scopes nest (exit in reverse order); the earliest deadline wins.
- * After a -ETIMEDOUT, weft_scope_expired tells whether *this* scope's
- * deadline passed or an outer one's.  Inside a shield only the shield's
- * own deadline counts.  The scope lives in caller memory.  Outside a task
+ * Inside a shield only the shield's own deadline (and scopes entered
+ * inside it) count.  The scope lives in caller memory.  Outside a task
  * these are no-ops.  Do not suspend.
  */
 typedef struct weft_scope {
     int64_t deadline;
-    int64_t saved;  /* private */
-    int active;     /* private */
+    int64_t saved;             /* private */
+    struct weft_scope *outer;  /* private */
+    int active;                /* private */
+    int fired;                 /* private */
 } weft_scope;
 void weft_scope_enter(weft_scope *scope, int64_t deadline);
-/* Leave the scope; returns weft_scope_expired(scope). */
+/* Leave the scope; returns weft_scope_fired(scope). */
 int weft_scope_exit(weft_scope *scope);
-/* Whether the scope's own deadline has passed. */
+/*
+ * Whether this scope cut something short: a suspension point inside it
+ * failed with -ETIMEDOUT because of *this* scope's deadline (Trio's
+ * cancelled_caught).  A timeout caused by an outer scope (or a shield's
+ * or group's limit) with an earlier deadline is not this scope's, even
+ * when this one's deadline has passed too by the time anyone asks.
+ * Scopes with the same deadline fire together.
+ */
+int weft_scope_fired(const weft_scope *scope);
+/* Whether the scope's deadline has passed by the clock (whether or not
+ * anything noticed; use weft_scope_fired to learn which scope fired). */
 int weft_scope_expired(const weft_scope *scope);
 
 /*

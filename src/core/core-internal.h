@@ -38,6 +38,7 @@ typedef struct weft__task_run {
     int timer_code;          /* what the task's timer says when it fires */
     int wait_fd;             /* for dumps: the fd / signal waited on */
     int wait_events;
+    weft_scope *scopes;      /* innermost deadline scope (not hidden by a shield) */
     void *tsan_fiber;
 } weft__task_run;
 
@@ -266,6 +267,10 @@ static inline bool weft__cancel_visible(const weft_task *t)
 
 /* 0, or -EINVAL (message set) for options weft_spawn would refuse. */
 int weft__task_opts_check(const weft_task_opts *opts);
+
+/* The task's own deadline (t->deadline) has just failed a suspension
+ * point with -ETIMEDOUT: record it in the scopes whose deadline that is. */
+void weft__scopes_fired(weft_task *t);
 
 /* Cancel `task` with `cause` (the first cause is kept). */
 void weft__cancel(weft_task *task, weft_cancel_cause cause);

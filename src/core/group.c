@@ -328,11 +328,16 @@ void weft_scope_enter(weft_scope *scope, int64_t deadline)
     weft_task *t = weft_current();
     scope->deadline = deadline;
     scope->active = t != NULL;
+    scope->fired = 0;
+    scope->outer = NULL;
     if (!t)
         return;
     scope->saved = t->deadline;
     if (deadline < t->deadline)
         t->deadline = deadline;
+    weft__task_run *run = weft__run(t);
+    scope->outer = run->scopes;
+    run->scopes = scope;
 }
 
 int weft_scope_exit(weft_scope *scope)
@@ -340,9 +345,26 @@ int weft_scope_exit(weft_scope *scope)
     weft_task *t = weft_current();
     if (t && scope->active) {
         t->deadline = scope->saved;
+        weft__run(t)->scopes = scope->outer;
         scope->active = 0;
     }
-    return weft_scope_expired(scope);
+    return scope->fired;
+}
+
+void weft__scopes_fired(weft_task *t)
+{
+    /* t->deadline is the earliest of the visible scopes' deadlines (and of
+     * a shield's or group's): the scopes that have exactly that one fired.
+     * An inner scope with a later deadline did not, even if its deadline
+     * has passed by the time anyone asks. */
+    for (weft_scope *sc = weft__run(t)->scopes; sc; sc = sc->outer)
+        if (sc->deadline <= t->deadline)
+            sc->fired = 1;
+}
+
+int weft_scope_fired(const weft_scope *scope)
+{
+    return scope->fired;
 }
 
 int weft_scope_expired(const weft_scope *scope)

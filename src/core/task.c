@@ -196,13 +196,17 @@ int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
     }
     int64_t eff = deadline;
     int code = timeout_code;
+    bool own = false; /* the task's deadline (scope, shield, group) applies */
     if (t->deadline < eff) {
         eff = t->deadline;
         code = -ETIMEDOUT;
+        own = true;
     }
     if (eff != WEFT_NO_DEADLINE) {
         if (eff <= loop->now) {
             t->wait_kind = WEFT__WAIT_NONE;
+            if (own)
+                weft__scopes_fired(t);
             return code;
         }
         run->timer_code = code;
@@ -215,6 +219,8 @@ int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
     suspend_current(loop, t);
     if (run->timer.heap_index)
         weft_timer_stop(&run->timer);
+    else if (WEFT__UNLIKELY(own && run->wake_code == -ETIMEDOUT))
+        weft__scopes_fired(t); /* woken by its timer, for the task's deadline */
     t->wait_kind = WEFT__WAIT_NONE;
     return run->wake_code;
 }
@@ -547,8 +553,10 @@ int weft_yield(void)
         return WEFT_ENOTASK;
     if (weft__cancel_visible(t))
         return -ECANCELED;
-    if (t->deadline <= t->loop->now)
+    if (t->deadline <= t->loop->now) {
+        weft__scopes_fired(t);
         return -ETIMEDOUT; /* a deadline scope (or shield) has expired */
+    }
     t->state = WEFT__READY;
     rq_push(t->loop, t);
     suspend_current(t->loop, t);
@@ -591,6 +599,9 @@ void weft_shield_begin(weft_shield *shield, int64_t timeout_ms)
     }
     shield->saved_deadline = t->deadline;
     shield->saved_depth = t->shield_depth;
+    /* Outer scopes are hidden: a timeout inside is never theirs. */
+    shield->saved_scopes = weft__run(t)->scopes;
+    weft__run(t)->scopes = NULL;
     t->shield_depth++;
     t->deadline = weft_deadline_ms(timeout_ms);
 }
@@ -603,4 +614,5 @@ void weft_shield_end(weft_shield *shield)
         return;
     t->shield_depth = shield->saved_depth;
     t->deadline = shield->saved_deadline;
+    weft__run(t)->scopes = shield->saved_scopes;
 }

@@ -1000,6 +1000,8 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
                                                 : WEFT_NO_DEADLINE;
     /* A deadline already past: fail before the job could reach a worker. */
     int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
+    if (t->deadline <= now)
+        weft__scopes_fired(t);
     if (deadline <= now || t->deadline <= now)
         return weft__seterr(-ETIMEDOUT, "weft_process_pool_run: %s before the job started",
                             weft_strerror(-ETIMEDOUT));

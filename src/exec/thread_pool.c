@@ -247,6 +247,8 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
      * fails the call here: once queued, an idle worker could start the job
      * before the wait below notices, and the job would run after all. */
     int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
+    if (t->deadline <= now)
+        weft__scopes_fired(t);
     if (deadline <= now || t->deadline <= now)
         return refuse(opts, arg, weft__seterr(-ETIMEDOUT, "weft_thread_pool_run: %s before "
                                               "the job started", weft_strerror(-ETIMEDOUT)));

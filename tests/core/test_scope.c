@@ -84,11 +84,13 @@ static void test_scope_not_expired(void **state)
 {
     (void)state;
     run_checked(scope_not_expired, NULL);
-    /* outside a task: no-ops, but expiry is still computed */
+    /* outside a task: no-ops, but expiry is still computed; nothing was
+     * cut short, so the scope did not fire */
     weft_scope sc;
     weft_scope_enter(&sc, weft_deadline_ms(-1));
     assert_true(weft_scope_expired(&sc));
-    assert_true(weft_scope_exit(&sc));
+    assert_false(weft_scope_fired(&sc));
+    assert_false(weft_scope_exit(&sc));
     weft_scope_enter(&sc, WEFT_NO_DEADLINE);
     assert_false(weft_scope_exit(&sc));
 }
@@ -108,6 +110,8 @@ static int nested_scopes(void *arg)
     assert_true(weft_now() - t0 < 900 * MS);
     assert_false(weft_scope_expired(&inner));
     assert_true(weft_scope_expired(&outer));
+    assert_false(weft_scope_fired(&inner));
+    assert_true(weft_scope_fired(&outer));
     assert_false(weft_scope_exit(&inner));
     /* back in the (expired) outer scope: still failing */
     assert_int_equal(weft_sleep_ms(1), -ETIMEDOUT);
@@ -122,11 +126,67 @@ static int nested_scopes(void *arg)
     assert_true(weft_now() - t0 < 900 * MS);
     assert_true(weft_scope_expired(&inner));
     assert_false(weft_scope_expired(&outer));
+    assert_true(weft_scope_fired(&inner));
+    assert_false(weft_scope_fired(&outer));
     assert_true(weft_scope_exit(&inner));
     /* the outer deadline applies again, not the inner one */
     assert_int_equal(weft_sleep_ms(2), 0);
     assert_false(weft_scope_exit(&outer));
+
+    /* equal deadlines fire together */
+    int64_t dl = weft_deadline_ms(5);
+    weft_scope_enter(&outer, dl);
+    weft_scope_enter(&inner, dl);
+    assert_int_equal(weft_sleep_ms(2000), -ETIMEDOUT);
+    assert_true(weft_scope_exit(&inner));
+    assert_true(weft_scope_exit(&outer));
+
+    /* a deadline that passes while nothing waits does not fire */
+    weft_scope_enter(&inner, weft_deadline_ms(1));
+    int64_t end = weft_now() + 3 * MS;
+    while (weft_now() < end) {
+    }
+    assert_true(weft_scope_expired(&inner));
+    assert_false(weft_scope_exit(&inner));
     return 0;
+}
+
+/* The issue's case: an outer 50 ms scope, an inner 200 ms one; the outer
+ * fires, the inner code cleans up for longer than 200 ms under a shield,
+ * and then asks which scope fired: not its own, although its deadline has
+ * passed by then. */
+static int nested_cleanup(void *arg)
+{
+    (void)arg;
+    weft_scope outer, inner;
+    weft_scope_enter(&outer, weft_deadline_ms(50));
+    weft_scope_enter(&inner, weft_deadline_ms(200));
+    assert_int_equal(weft_sleep_ms(5000), -ETIMEDOUT);
+    /* long cleanup, shielded; a scope inside the shield fires on its own */
+    weft_shield sh;
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
+    weft_scope in_shield;
+    weft_scope_enter(&in_shield, weft_deadline_ms(10));
+    assert_int_equal(weft_sleep_ms(5000), -ETIMEDOUT);
+    assert_true(weft_scope_exit(&in_shield));
+    assert_int_equal(weft_sleep_ms(250), 0);
+    weft_shield_end(&sh);
+    assert_true(weft_scope_expired(&inner)); /* by the clock, yes ... */
+    assert_false(weft_scope_fired(&inner));  /* ... but it cut nothing short */
+    assert_true(weft_scope_fired(&outer));
+    /* still inside both: the next wait fails again, still the outer's */
+    assert_int_equal(weft_yield(), -ETIMEDOUT);
+    assert_int_equal(weft_sleep_ms(1), -ETIMEDOUT);
+    assert_false(weft_scope_exit(&inner));
+    assert_true(weft_scope_exit(&outer));
+    assert_int_equal(weft_sleep_ms(1), 0);
+    return 0;
+}
+
+static void test_nested_cleanup(void **state)
+{
+    (void)state;
+    run_checked(nested_cleanup, NULL);
 }
 
 static void test_nested_scopes(void **state)
@@ -664,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_scope_bounds_sleep),
         cmocka_unit_test(test_scope_not_expired),
         cmocka_unit_test(test_nested_scopes),
+        cmocka_unit_test(test_nested_cleanup),
         cmocka_unit_test(test_scope_bounds_join),
         cmocka_unit_test(test_scope_bounds_wait_fd),
         cmocka_unit_test(test_scope_bounds_sem),
