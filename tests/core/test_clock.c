@@ -252,6 +252,52 @@ static void test_compute_then_http_read(void **state)
     run_task(http_main);
 }
 
+/* ------------------------------------------------------------ vocabulary */
+
+static int quick(void *arg)
+{
+    (void)arg;
+    return weft_sleep_ms(2) == 0 ? 7 : -1;
+}
+
+/* WEFT_NO_TIMEOUT is "none" wherever a relative time limit is taken;
+ * <= 0 has expired. */
+static int no_timeout_main(void *arg)
+{
+    (void)arg;
+    assert_true(weft_deadline_ms(WEFT_NO_TIMEOUT) == WEFT_NO_DEADLINE);
+    int st = 0;
+    assert_int_equal(weft_wait_for(quick, NULL, WEFT_NO_TIMEOUT, &st), 0);
+    assert_int_equal(st, 7);
+    assert_int_equal(weft_wait_for(sleep_long, NULL, 0, &st), -ETIMEDOUT);
+    assert_int_equal(weft_wait_for(sleep_long, NULL, -5, &st), -ETIMEDOUT);
+    /* a sleep with no limit ends only by cancellation or a scope */
+    weft_scope sc;
+    weft_scope_enter(&sc, weft_deadline_ms(5));
+    assert_int_equal(weft_sleep_ms(WEFT_NO_TIMEOUT), -ETIMEDOUT);
+    assert_true(weft_scope_exit(&sc));
+    weft_group *g = weft_group_new(&(weft_group_opts){.timeout_ms = WEFT_NO_TIMEOUT});
+    assert_non_null(g);
+    assert_int_equal(weft_group_spawn(g, quick, NULL, NULL), 0);
+    assert_int_equal(weft_group_wait(g), 0);
+    weft_group_free(g);
+    int result = 0;
+    assert_int_equal(weft_thread_pool_run(NULL, blocking_sleep, NULL, &result,
+                                          &(weft_blocking_opts){.timeout_ms = -1}),
+                     -ETIMEDOUT);
+    weft_shield sh;
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
+    assert_int_equal(weft_sleep_ms(1), 0);
+    weft_shield_end(&sh);
+    return 0;
+}
+
+static void test_no_timeout(void **state)
+{
+    (void)state;
+    run_task(no_timeout_main);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_compute_then_thread_pool),
         cmocka_unit_test(test_compute_then_read),
         cmocka_unit_test(test_compute_then_http_read),
+        cmocka_unit_test(test_no_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
