@@ -43,12 +43,13 @@ int64_t weft_deadline_ms(int64_t ms);
 int64_t weft_deadline_ns(int64_t ns);
 
 /*
- * Suspend the calling task for `ms` milliseconds / `ns` nanoseconds
- * (<= 0: just yield to the loop's timers; WEFT_NO_TIMEOUT: until cancelled
- * or a scope's deadline passes), or until the absolute `deadline`.  Other tasks run meanwhile.  Returns 0 when the time has
+ * Suspend the calling task for `ms` milliseconds / `ns` nanoseconds from
+ * the call (<= 0: just yield to the loop's timers; WEFT_NO_TIMEOUT: until
+ * cancelled or a scope's deadline passes), or until the absolute
+ * `deadline`.  Other tasks run meanwhile.  Returns 0 when the time has
  * passed; -ECANCELED if the task is cancelled; -ETIMEDOUT if an enclosing
- * deadline (shield, later: deadline scope) expires first; WEFT_ENOTASK
- * outside a task.  Suspends.
+ * deadline (deadline scope, shield) expires first; WEFT_ENOTASK outside a
+ * task.  Suspends.
  */
 int weft_sleep_ms(int64_t ms);
 int weft_sleep_ns(int64_t ns);
@@ -90,8 +91,7 @@ int weft_scope_expired(const weft_scope *scope);
  * Run `fn(arg)` as a child task with a time limit (asyncio.wait_for):
  * `timeout_ms` from the call (WEFT_NO_TIMEOUT: none; <= 0: the child gets
  * one turn to finish), or the absolute `deadline` for weft_wait_for_until.
- * When
- * it finishes in time: returns 0 and its status in *status.  When the
+ * When it finishes in time: returns 0 and its status in *status.  When the
  * limit passes first: the child is cancelled (cause: deadline), and the
  * call returns -ETIMEDOUT only after the child has really finished, with
  * whatever it returned in *status.  A child that finishes in the same loop
