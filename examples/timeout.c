@@ -34,9 +34,9 @@ static int app(void *arg)
     int done = 0;
     for (int i = 0; i < 3 && (rc = weft_sleep_ms(40)) == 0; i++)
         done++;
-    int expired = weft_scope_exit(&scope);
-    printf("scope: %d of 3 steps done, then %s after %.0f ms (scope expired: %s)\n", done,
-           weft_strerror(rc), (double)(weft_now() - t0) / 1e6, expired ? "yes" : "no");
+    int fired = weft_scope_exit(&scope); /* its deadline cut the work short */
+    printf("scope: %d of 3 steps done, then %s after %.0f ms (scope fired: %s)\n", done,
+           weft_strerror(rc), (double)(weft_now() - t0) / 1e6, fired ? "yes" : "no");
     return rc == -ETIMEDOUT && cleaned ? 0 : 1;
 }
 

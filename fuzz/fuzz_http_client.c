@@ -190,7 +190,7 @@ static int request(void *arg)
     weft_http_request req = {
         .method = methods[ctl0 & 3],
         .url = q->url,
-        .timeouts = {.connect = 100, .io = 20, .total = 400},
+        .timeouts = {.connect_ms = 100, .io_ms = 20, .total_ms = 400},
         .max_redirects = ctl0 & 16 ? WEFT_HTTP_NO_REDIRECTS : 3,
         .max_body = ctl0 & 64 ? 100 : 0,
     };

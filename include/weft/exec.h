@@ -68,9 +68,10 @@ size_t weft_thread_pool_size(const weft_thread_pool *pool);
 void weft_thread_pool_free(weft_thread_pool *pool);
 
 typedef struct weft_blocking_opts {
-    /* Absolute deadline (weft_deadline_ms(...)); 0: none (the task's
-     * deadline scopes apply in any case). */
-    int64_t deadline;
+    /* Time limit in milliseconds from the call; 0 (default) or
+     * WEFT_NO_TIMEOUT: none; < 0: expired already (the job never starts).
+     * The task's deadline scopes apply in any case. */
+    int64_t timeout_ms;
     /* If set, a cancelled or timed-out *running* job is detached instead
      * of waited for; this is called on the worker thread when it ends. */
     void (*on_detached_done)(void *arg, int result);
@@ -169,7 +170,10 @@ typedef struct weft_process_pool_opts {
 weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts);
 
 typedef struct weft_process_call_opts {
-    int64_t deadline; /* absolute; 0: none (deadline scopes apply anyway) */
+    /* Time limit in milliseconds from the call; 0 (default) or
+     * WEFT_NO_TIMEOUT: none; < 0: expired already (the job is not sent).
+     * The task's deadline scopes apply in any case. */
+    int64_t timeout_ms;
 } weft_process_call_opts;
 
 /*

@@ -33,9 +33,10 @@ typedef enum weft_group_policy {
 /* Options for weft_group_new; zero-initialise, NULL means all defaults. */
 typedef struct weft_group_opts {
     weft_group_policy policy;
-    /* Absolute deadline (weft_deadline_ms(...)) for every child: their
-     * suspension points fail with -ETIMEDOUT once it passes.  0 = none. */
-    int64_t deadline;
+    /* A time limit for every child, in milliseconds from weft_group_new:
+     * their suspension points fail with -ETIMEDOUT once it passes.
+     * 0 (default) or WEFT_NO_TIMEOUT = none; < 0 has expired already. */
+    int64_t timeout_ms;
 } weft_group_opts;
 
 /* Create an empty group on the calling thread's loop.  NULL on failure

@@ -35,13 +35,12 @@ extern "C" {
 
 /* ------------------------------------------------------------ timeouts */
 
-/* "No timeout" for any field of weft_http_timeouts. */
-#define WEFT_HTTP_NO_TIMEOUT (-1)
-
 /*
- * Time limits in milliseconds.  0 means "the session's value" in a
- * request, and "the default" in the session options; WEFT_HTTP_NO_TIMEOUT
- * means none.  Each phase has its own limit, and `total` bounds them all:
+ * Time limits in milliseconds, each counted from the moment its phase
+ * starts (`total_ms` from the call).  0 means "the session's value" in a
+ * request, and "the default" in the session options; WEFT_NO_TIMEOUT
+ * means none; a negative value has expired at once.  Each phase has its
+ * own limit, and `total_ms` bounds them all:
  *
  *   pool     waiting for a free connection slot (the limits below are all
  *            in use).  Separate from connect and io, so a queue behind a
@@ -58,10 +57,10 @@ extern "C" {
  * connection it interrupted, if any, is closed, never pooled.
  */
 typedef struct weft_http_timeouts {
-    int64_t pool;
-    int64_t connect;
-    int64_t io;
-    int64_t total;
+    int64_t pool_ms;
+    int64_t connect_ms;
+    int64_t io_ms;
+    int64_t total_ms;
 } weft_http_timeouts;
 
 /* ------------------------------------------------------------ session */
@@ -78,8 +77,9 @@ typedef struct weft_http_session_opts {
     /* Idle connections kept for reuse, over all hosts.  0 = `limit`. */
     size_t max_idle;
     /* An idle connection is closed after this many milliseconds.  0 = 15 s
-     * (aiohttp's keepalive_timeout); WEFT_HTTP_NO_TIMEOUT = never. */
-    int64_t idle_timeout;
+     * (aiohttp's keepalive_timeout); WEFT_NO_TIMEOUT = never; negative: at
+     * once (no connection is kept idle). */
+    int64_t idle_timeout_ms;
     /* Default limits for the session's requests (see above). */
     weft_http_timeouts timeouts;
     /* TLS context for https:// (not owned; must outlive the session).

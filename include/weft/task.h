@@ -141,16 +141,18 @@ const char *weft_task_name(const weft_task *task);
 /*
  * Shield the calling task from cancellation for cleanup work.  Inside the
  * shield, cancellation and deadlines set outside it are not delivered; the
- * shield's own deadline (`timeout_ns` from now; <= 0 means none) still
- * makes suspension points fail with -ETIMEDOUT, so cleanup stays bounded.
- * A cancellation that arrived meanwhile is delivered after weft_shield_end.
- * Pairs nest.  Does not suspend.
+ * shield's own time limit (`timeout_ms` from the call; WEFT_NO_TIMEOUT for
+ * none; <= 0 has expired at once) still makes suspension points fail with
+ * -ETIMEDOUT, so cleanup stays bounded.  A cancellation that arrived
+ * meanwhile is delivered after weft_shield_end.  Pairs nest.  Does not
+ * suspend.
  */
 typedef struct weft_shield {
     int64_t saved_deadline;
+    void *saved_scopes;
     int saved_depth;
 } weft_shield;
-void weft_shield_begin(weft_shield *shield, int64_t timeout_ns);
+void weft_shield_begin(weft_shield *shield, int64_t timeout_ms);
 void weft_shield_end(weft_shield *shield);
 
 #ifdef __cplusplus

@@ -11,29 +11,47 @@
 extern "C" {
 #endif
 
-/* Deadlines are absolute CLOCK_MONOTONIC times in nanoseconds. */
+/*
+ * The time vocabulary (docs/design.md, "Time vocabulary"):
+ * - an absolute deadline is a parameter or field named `deadline`: int64
+ *   nanoseconds on CLOCK_MONOTONIC (weft_now's clock); WEFT_NO_DEADLINE is
+ *   none; a deadline at or before now has expired (the call tries once and
+ *   never waits).  Functions taking one end in _until when a relative
+ *   variant exists.
+ * - a relative timeout is an int64 named `..._ms`: milliseconds counted
+ *   from the moment of the call; WEFT_NO_TIMEOUT is none; <= 0 has
+ *   expired at once.  In an options struct a zero field means the
+ *   documented default (so zeroed structs work) and WEFT_NO_TIMEOUT says
+ *   "none" explicitly.
+ */
 #define WEFT_NO_DEADLINE INT64_MAX
+#define WEFT_NO_TIMEOUT INT64_MAX
 
 /*
- * The loop's current time (CLOCK_MONOTONIC, ns).  Read once per loop
- * iteration, and again at a task switch when it lags by more than a few
- * milliseconds, so it does not move while a task runs and is never far
- * behind; outside a loop it reads the clock.  Does not suspend.
+ * The current time: CLOCK_MONOTONIC in nanoseconds, read at every call
+ * (about 20-50 ns through the vDSO), in a task or anywhere else.  So
+ * `weft_now() + span` and every relative timeout count from the moment of
+ * the call, even when the task has computed for a while without
+ * suspending.  (The loop keeps a cached copy for firing timers; it is not
+ * what this returns.)  Does not suspend.
  */
 int64_t weft_now(void);
 
-/* weft_now() + ms milliseconds (or ns nanoseconds), saturating at
- * WEFT_NO_DEADLINE; a negative span gives a deadline in the past. */
+/* weft_now() + ms milliseconds (or ns nanoseconds): the clock is read by
+ * the call, so the span counts from it.  Saturates at WEFT_NO_DEADLINE (so
+ * WEFT_NO_TIMEOUT gives WEFT_NO_DEADLINE); a negative span gives a
+ * deadline in the past. */
 int64_t weft_deadline_ms(int64_t ms);
 int64_t weft_deadline_ns(int64_t ns);
 
 /*
- * Suspend the calling task for `ms` milliseconds / `ns` nanoseconds
- * (<= 0: just yield to the loop's timers), or until the absolute
+ * Suspend the calling task for `ms` milliseconds / `ns` nanoseconds from
+ * the call (<= 0: just yield to the loop's timers; WEFT_NO_TIMEOUT: until
+ * cancelled or a scope's deadline passes), or until the absolute
  * `deadline`.  Other tasks run meanwhile.  Returns 0 when the time has
  * passed; -ECANCELED if the task is cancelled; -ETIMEDOUT if an enclosing
- * deadline (shield, later: deadline scope) expires first; WEFT_ENOTASK
- * outside a task.  Suspends.
+ * deadline (deadline scope, shield) expires first; WEFT_ENOTASK outside a
+ * task.  Suspends.
  */
 int weft_sleep_ms(int64_t ms);
 int weft_sleep_ns(int64_t ns);
@@ -44,25 +62,38 @@ int weft_sleep_until(int64_t deadline);
  * weft_scope_exit fails with -ETIMEDOUT once `deadline` (absolute, see
  * weft_deadline_ms) has passed, and a task suspended at that moment is
  * woken.  Scopes nest (exit in reverse order); the earliest deadline wins.
- * After a -ETIMEDOUT, weft_scope_expired tells whether *this* scope's
- * deadline passed or an outer one's.  Inside a shield only the shield's
- * own deadline counts.  The scope lives in caller memory.  Outside a task
+ * Inside a shield only the shield's own deadline (and scopes entered
+ * inside it) count.  The scope lives in caller memory.  Outside a task
  * these are no-ops.  Do not suspend.
  */
 typedef struct weft_scope {
     int64_t deadline;
-    int64_t saved;  /* private */
-    int active;     /* private */
+    int64_t saved;             /* private */
+    struct weft_scope *outer;  /* private */
+    int active;                /* private */
+    int fired;                 /* private */
 } weft_scope;
 void weft_scope_enter(weft_scope *scope, int64_t deadline);
-/* Leave the scope; returns weft_scope_expired(scope). */
+/* Leave the scope; returns weft_scope_fired(scope). */
 int weft_scope_exit(weft_scope *scope);
-/* Whether the scope's own deadline has passed. */
+/*
+ * Whether this scope cut something short: a suspension point inside it
+ * failed with -ETIMEDOUT because of *this* scope's deadline (Trio's
+ * cancelled_caught).  A timeout caused by an outer scope (or a shield's
+ * or group's limit) with an earlier deadline is not this scope's, even
+ * when this one's deadline has passed too by the time anyone asks.
+ * Scopes with the same deadline fire together.
+ */
+int weft_scope_fired(const weft_scope *scope);
+/* Whether the scope's deadline has passed by the clock (whether or not
+ * anything noticed; use weft_scope_fired to learn which scope fired). */
 int weft_scope_expired(const weft_scope *scope);
 
 /*
- * Run `fn(arg)` as a child task with a time limit (asyncio.wait_for).  When
- * it finishes in time: returns 0 and its status in *status.  When the
+ * Run `fn(arg)` as a child task with a time limit (asyncio.wait_for):
+ * `timeout_ms` from the call (WEFT_NO_TIMEOUT: none; <= 0: the child gets
+ * one turn to finish), or the absolute `deadline` for weft_wait_for_until.
+ * When it finishes in time: returns 0 and its status in *status.  When the
  * limit passes first: the child is cancelled (cause: deadline), and the
  * call returns -ETIMEDOUT only after the child has really finished, with
  * whatever it returned in *status.  A child that finishes in the same loop
@@ -74,7 +105,7 @@ int weft_scope_expired(const weft_scope *scope);
  * does none of these.)  Suspends.
  */
 int weft_wait_for(weft_task_fn fn, void *arg, int64_t timeout_ms, int *status);
-int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *status);
+int weft_wait_for_until(weft_task_fn fn, void *arg, int64_t deadline, int *status);
 
 /*
  * A one-shot callback timer in caller memory, the counterpart of asyncio's

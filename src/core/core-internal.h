@@ -20,8 +20,8 @@
  * storm of ready tasks cannot starve the network. */
 #define WEFT__POLL_EVERY 64
 
-/* weft_now() is refreshed at a switch when the coarse clock is this far
- * ahead of it (see account_out in task.c). */
+/* The loop's cached time is refreshed at a switch when the coarse clock
+ * is this far ahead of it (see account_out in task.c). */
 #define WEFT__NOW_MAX_LAG_NS ((int64_t)2 * 1000000)
 
 /* ------------------------------------------------------------ stacks */
@@ -38,6 +38,7 @@ typedef struct weft__task_run {
     int timer_code;          /* what the task's timer says when it fires */
     int wait_fd;             /* for dumps: the fd / signal waited on */
     int wait_events;
+    weft_scope *scopes;      /* innermost deadline scope (not hidden by a shield) */
     void *tsan_fiber;
 } weft__task_run;
 
@@ -160,7 +161,8 @@ struct weft_loop {
     size_t start_limit;            /* above it, started tasks go first */
     unsigned started_picks;        /* started tasks taken ahead of new ones */
     unsigned runs_since_poll;
-    int64_t now;                   /* CLOCK_MONOTONIC, once per iteration */
+    int64_t now;                   /* cached CLOCK_MONOTONIC: every iteration, a
+                                    * lagging switch, every weft_now() */
     size_t nalive;                 /* tasks not DONE */
     weft__list tasks;              /* tasks not DONE, in spawn order */
     weft__list finished;           /* DONE, not yet joined nor detached */
@@ -265,6 +267,10 @@ static inline bool weft__cancel_visible(const weft_task *t)
 
 /* 0, or -EINVAL (message set) for options weft_spawn would refuse. */
 int weft__task_opts_check(const weft_task_opts *opts);
+
+/* The task's own deadline (t->deadline) has just failed a suspension
+ * point with -ETIMEDOUT: record it in the scopes whose deadline that is. */
+void weft__scopes_fired(weft_task *t);
 
 /* Cancel `task` with `cause` (the first cause is kept). */
 void weft__cancel(weft_task *task, weft_cancel_cause cause);

@@ -42,8 +42,8 @@ weft_group *weft_group_new(const weft_group_opts *opts)
     g->deadline = WEFT_NO_DEADLINE;
     if (opts) {
         g->policy = opts->policy;
-        if (opts->deadline > 0)
-            g->deadline = opts->deadline;
+        if (opts->timeout_ms)
+            g->deadline = weft_deadline_ms(opts->timeout_ms);
     }
     return g;
 }
@@ -116,7 +116,7 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
 static void wait_all_shielded(weft_group *g, weft_task *self)
 {
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     while (g->running) {
         g->waiter = self;
         self->wait_kind = WEFT__WAIT_OTHER;
@@ -280,7 +280,7 @@ int weft_map(weft_task_fn fn, void *const *args, size_t n, size_t limit, int *st
 
 /* ------------------------------------------------------------ wait_for */
 
-int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *status)
+int weft_wait_for_until(weft_task_fn fn, void *arg, int64_t deadline, int *status)
 {
     weft_task *self = weft__require_task("weft_wait_for");
     if (!self)
@@ -308,7 +308,7 @@ int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *st
      * really finished, whatever the caller's own cancellation says. */
     weft__cancel(child, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : WEFT_CANCEL_PARENT);
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     weft_join(child, status);
     weft_shield_end(&sh);
     return weft__seterr(rc, "weft_wait_for: %s", rc == -ETIMEDOUT
@@ -318,7 +318,7 @@ int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *st
 
 int weft_wait_for(weft_task_fn fn, void *arg, int64_t timeout_ms, int *status)
 {
-    return weft_wait_for_deadline(fn, arg, weft_deadline_ms(timeout_ms), status);
+    return weft_wait_for_until(fn, arg, weft_deadline_ms(timeout_ms), status);
 }
 
 /* ------------------------------------------------------------ scopes */
@@ -328,11 +328,16 @@ void weft_scope_enter(weft_scope *scope, int64_t deadline)
     weft_task *t = weft_current();
     scope->deadline = deadline;
     scope->active = t != NULL;
+    scope->fired = 0;
+    scope->outer = NULL;
     if (!t)
         return;
     scope->saved = t->deadline;
     if (deadline < t->deadline)
         t->deadline = deadline;
+    weft__task_run *run = weft__run(t);
+    scope->outer = run->scopes;
+    run->scopes = scope;
 }
 
 int weft_scope_exit(weft_scope *scope)
@@ -340,9 +345,26 @@ int weft_scope_exit(weft_scope *scope)
     weft_task *t = weft_current();
     if (t && scope->active) {
         t->deadline = scope->saved;
+        weft__run(t)->scopes = scope->outer;
         scope->active = 0;
     }
-    return weft_scope_expired(scope);
+    return scope->fired;
+}
+
+void weft__scopes_fired(weft_task *t)
+{
+    /* t->deadline is the earliest of the visible scopes' deadlines (and of
+     * a shield's or group's): the scopes that have exactly that one fired.
+     * An inner scope with a later deadline did not, even if its deadline
+     * has passed by the time anyone asks. */
+    for (weft_scope *sc = weft__run(t)->scopes; sc; sc = sc->outer)
+        if (sc->deadline <= t->deadline)
+            sc->fired = 1;
+}
+
+int weft_scope_fired(const weft_scope *scope)
+{
+    return scope->fired;
 }
 
 int weft_scope_expired(const weft_scope *scope)

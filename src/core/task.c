@@ -112,8 +112,9 @@ static inline void account_out(weft_loop *loop, weft_task *from)
     int64_t t = weft__coarse_ns();
     /* The loop reads the precise clock once per iteration; when tasks keep
      * it busy for longer (a task that blocked, a long chain of switches),
-     * refresh it here too, so weft_now() never lags by more than a few ms.
-     * The coarse clock makes the check nearly free. */
+     * refresh it here too, so timers fire on time and the cache (which
+     * waits compare absolute deadlines with) never lags by more than a few
+     * ms at a switch.  The coarse clock makes the check nearly free. */
     if (WEFT__UNLIKELY(t - loop->now > WEFT__NOW_MAX_LAG_NS))
         loop->now = weft__clock_ns();
     if (from) {
@@ -195,13 +196,17 @@ int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
     }
     int64_t eff = deadline;
     int code = timeout_code;
+    bool own = false; /* the task's deadline (scope, shield, group) applies */
     if (t->deadline < eff) {
         eff = t->deadline;
         code = -ETIMEDOUT;
+        own = true;
     }
     if (eff != WEFT_NO_DEADLINE) {
         if (eff <= loop->now) {
             t->wait_kind = WEFT__WAIT_NONE;
+            if (own)
+                weft__scopes_fired(t);
             return code;
         }
         run->timer_code = code;
@@ -214,6 +219,8 @@ int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
     suspend_current(loop, t);
     if (run->timer.heap_index)
         weft_timer_stop(&run->timer);
+    else if (WEFT__UNLIKELY(own && run->wake_code == -ETIMEDOUT))
+        weft__scopes_fired(t); /* woken by its timer, for the task's deadline */
     t->wait_kind = WEFT__WAIT_NONE;
     return run->wake_code;
 }
@@ -546,8 +553,10 @@ int weft_yield(void)
         return WEFT_ENOTASK;
     if (weft__cancel_visible(t))
         return -ECANCELED;
-    if (t->deadline <= t->loop->now)
+    if (t->deadline <= t->loop->now) {
+        weft__scopes_fired(t);
         return -ETIMEDOUT; /* a deadline scope (or shield) has expired */
+    }
     t->state = WEFT__READY;
     rq_push(t->loop, t);
     suspend_current(t->loop, t);
@@ -580,7 +589,7 @@ const char *weft_task_name(const weft_task *task)
     return task ? task->name : "";
 }
 
-void weft_shield_begin(weft_shield *shield, int64_t timeout_ns)
+void weft_shield_begin(weft_shield *shield, int64_t timeout_ms)
 {
     weft_loop *loop = weft__loop();
     weft_task *t = loop ? loop->current : NULL;
@@ -590,8 +599,11 @@ void weft_shield_begin(weft_shield *shield, int64_t timeout_ns)
     }
     shield->saved_deadline = t->deadline;
     shield->saved_depth = t->shield_depth;
+    /* Outer scopes are hidden: a timeout inside is never theirs. */
+    shield->saved_scopes = weft__run(t)->scopes;
+    weft__run(t)->scopes = NULL;
     t->shield_depth++;
-    t->deadline = timeout_ns > 0 ? weft_deadline_ns(timeout_ns) : WEFT_NO_DEADLINE;
+    t->deadline = weft_deadline_ms(timeout_ms);
 }
 
 void weft_shield_end(weft_shield *shield)
@@ -602,4 +614,5 @@ void weft_shield_end(weft_shield *shield)
         return;
     t->shield_depth = shield->saved_depth;
     t->deadline = shield->saved_deadline;
+    weft__run(t)->scopes = shield->saved_scopes;
 }

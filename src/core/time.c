@@ -4,10 +4,16 @@
 
 #include "core-internal.h"
 
+/* Every call reads the clock, so a span counts from the call even after a
+ * task computed for a while without suspending (the loop's cached time
+ * lags by that long).  The read also brings the cache up to date. */
 int64_t weft_now(void)
 {
+    int64_t now = weft__clock_ns();
     weft_loop *loop = weft__loop();
-    return loop ? loop->now : weft__clock_ns();
+    if (loop && now > loop->now)
+        loop->now = now;
+    return now;
 }
 
 int64_t weft_deadline_ns(int64_t ns)

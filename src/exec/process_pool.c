@@ -63,7 +63,7 @@
  * ones wait for an idle worker. */
 #define PIPELINE_MAX_INPUT ((size_t)64 * 1024)
 /* How long shutdown and replacement wait for a worker to exit. */
-#define REAP_TIMEOUT_NS ((int64_t)5 * 1000000000)
+#define REAP_TIMEOUT_MS ((int64_t)5000)
 
 enum { SLOT_FREE, SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE, SLOT_CANCELLED };
 
@@ -437,7 +437,7 @@ static void reap_worker(worker *w, char *why, size_t why_len)
         return;
     }
     weft_shield sh;
-    weft_shield_begin(&sh, REAP_TIMEOUT_NS);
+    weft_shield_begin(&sh, REAP_TIMEOUT_MS);
     int st = 0;
     pid_t r;
     if (pidfd >= 0 && weft_current())
@@ -610,7 +610,7 @@ static void flush_staged(worker *w)
                 break;
             }
             weft_shield sh; /* others' requests: finish them whatever happens to us */
-            weft_shield_begin(&sh, 0);
+            weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
             rc = weft_wait_fd(w->fd, WEFT_WRITABLE, WEFT_NO_DEADLINE);
             weft_shield_end(&sh);
             if (rc < 0)
@@ -996,9 +996,13 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
     if (in_len > pool->o.max_input)
         return weft__seterr(-E2BIG, "weft_process_pool_run: %zu input bytes, max_input is %zu",
                             in_len, pool->o.max_input);
-    int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : WEFT_NO_DEADLINE;
+    int64_t deadline = opts && opts->timeout_ms ? weft_deadline_ms(opts->timeout_ms)
+                                                : WEFT_NO_DEADLINE;
     /* A deadline already past: fail before the job could reach a worker. */
-    if (deadline <= t->loop->now || t->deadline <= t->loop->now)
+    int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
+    if (t->deadline <= now)
+        weft__scopes_fired(t);
+    if (deadline <= now || t->deadline <= now)
         return weft__seterr(-ETIMEDOUT, "weft_process_pool_run: %s before the job started",
                             weft_strerror(-ETIMEDOUT));
     worker *idle = pick_worker(pool, in_len);
@@ -1137,7 +1141,7 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
                     break;
                 /* finished already: wait for the answer, shielded */
                 weft_shield sh;
-                weft_shield_begin(&sh, 0);
+                weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
                 while (!j->done) {
                     t->wait_obj = j;
                     weft__wait(t, WEFT_NO_DEADLINE, 0);
@@ -1201,7 +1205,7 @@ int weft_process_pool_shutdown(weft_process_pool *pool)
         maybe_drained(pool);
     }
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     weft_event_wait(&pool->drained);
     /* Nothing in flight: closing a worker's socket makes it exit. */
     for (size_t i = 0; i < pool->n; i++)

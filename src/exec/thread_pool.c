@@ -241,11 +241,15 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
     if (weft__cancel_visible(t))
         return refuse(opts, arg, weft__seterr(-ECANCELED, "weft_thread_pool_run: %s",
                                               weft_strerror(-ECANCELED)));
-    int64_t deadline = opts && opts->deadline > 0 ? opts->deadline : WEFT_NO_DEADLINE;
+    int64_t deadline = opts && opts->timeout_ms ? weft_deadline_ms(opts->timeout_ms)
+                                                : WEFT_NO_DEADLINE;
     /* A deadline (its own, a scope's or a shield's) that has passed already
      * fails the call here: once queued, an idle worker could start the job
      * before the wait below notices, and the job would run after all. */
-    if (deadline <= t->loop->now || t->deadline <= t->loop->now)
+    int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
+    if (t->deadline <= now)
+        weft__scopes_fired(t);
+    if (deadline <= now || t->deadline <= now)
         return refuse(opts, arg, weft__seterr(-ETIMEDOUT, "weft_thread_pool_run: %s before "
                                               "the job started", weft_strerror(-ETIMEDOUT)));
     weft__job *job = calloc(1, sizeof *job);
@@ -294,7 +298,7 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
         /* Running (or its completion is on the way): wait for the end,
          * whatever cancellation or deadline say. */
         weft_shield sh;
-        weft_shield_begin(&sh, 0);
+        weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
         wait_job(t, job, WEFT_NO_DEADLINE);
         weft_shield_end(&sh);
         if (finished && !job->dropped)

@@ -39,7 +39,7 @@ struct weft_http_response {
     bool keep_alive;
     bool done;                      /* body complete */
     int failed;                     /* sticky error */
-    int64_t io_ns, total_deadline;
+    int64_t io_ms, total_deadline;
     size_t max_body;
     char *body;
     size_t body_len;
@@ -50,21 +50,19 @@ struct weft_http_response {
 /* ------------------------------------------------------------ deadlines */
 
 typedef struct limits {
-    int64_t pool, connect, io; /* spans in ns, or -1 = none */
+    int64_t pool_ms, connect_ms, io_ms; /* relative, WEFT_NO_TIMEOUT = none */
     int64_t total_deadline;
 } limits;
 
 static int64_t pick(int64_t req, int64_t sess)
 {
-    int64_t v = req ? req : sess;
-    return v == WEFT_HTTP_NO_TIMEOUT ? -1 : v * 1000000;
+    return req ? req : sess;
 }
 
-static int64_t until(int64_t span_ns, int64_t total_deadline)
+/* The deadline of a phase limited to `ms` from now, within the total. */
+static int64_t until(int64_t ms, int64_t total_deadline)
 {
-    if (span_ns < 0)
-        return total_deadline;
-    int64_t d = weft_now() + span_ns;
+    int64_t d = weft_deadline_ms(ms);
     return d < total_deadline ? d : total_deadline;
 }
 
@@ -192,9 +190,9 @@ static int send_stream_body(weft_stream *st, const weft_http_request *req, const
         struct iovec iov[3] = { { size, 0 }, { buf, (size_t)n }, { (void *)"\r\n", 2 } };
         if (chunked)
             iov[0].iov_len = (size_t)snprintf(size, sizeof size, "%zx\r\n", (size_t)n);
-        ssize_t w = chunked ? weft_stream_writev(st, iov, 3, until(lim->io, lim->total_deadline))
+        ssize_t w = chunked ? weft_stream_writev(st, iov, 3, until(lim->io_ms, lim->total_deadline))
                             : weft_stream_write_all(st, buf, (size_t)n,
-                                                    until(lim->io, lim->total_deadline));
+                                                    until(lim->io_ms, lim->total_deadline));
         if (w < 0)
             return (int)w;
     }
@@ -202,7 +200,8 @@ static int send_stream_body(weft_stream *st, const weft_http_request *req, const
         return weft_seterr(-EINVAL, "the body producer gave %llu of the %lld bytes "
                            "announced", (unsigned long long)sent, (long long)req->body_fn_length);
     if (chunked) {
-        ssize_t w = weft_stream_write_all(st, "0\r\n\r\n", 5, until(lim->io, lim->total_deadline));
+        ssize_t w = weft_stream_write_all(st, "0\r\n\r\n", 5,
+                                          until(lim->io_ms, lim->total_deadline));
         if (w < 0)
             return (int)w;
     }
@@ -313,7 +312,7 @@ static int read_head_into(weft_http_session *s, weft__http_conn *c, const char *
             if (n != 0)
                 break;
             ssize_t f = weft_stream_fill(c->stream, s->opts.max_head,
-                                         until(lim->io, lim->total_deadline));
+                                         until(lim->io_ms, lim->total_deadline));
             if (f == 0) {
                 if (!*got_bytes)
                     return weft_seterr(WEFT_EEOF, "HTTP %s: the server closed the connection "
@@ -387,12 +386,12 @@ static int round_trip(weft_http_session *s, const round *rd, const weft__url *u,
     /* A request that may not be retried goes on an idle connection only
      * after the socket says the server has not closed it. */
     bool check = !idempotent(rd->method) || rd->req->body_fn;
-    int rc = weft__http_acquire(s, h, fresh, check, until(lim->pool, lim->total_deadline), &c);
+    int rc = weft__http_acquire(s, h, fresh, check, until(lim->pool_ms, lim->total_deadline), &c);
     if (rc < 0)
         return rc;
     bool reused = c != NULL;
     if (!c) {
-        rc = weft__http_conn_open(s, h, until(lim->connect, lim->total_deadline), &c);
+        rc = weft__http_conn_open(s, h, until(lim->connect_ms, lim->total_deadline), &c);
         if (rc < 0)
             return rc;
     } else {
@@ -412,9 +411,10 @@ static int round_trip(weft_http_session *s, const round *rd, const weft__url *u,
         ssize_t w;
         if (rd->with_body && !req->body_fn) {
             struct iovec iov[2] = { { b.p, b.len }, { (void *)req->body, req->body_len } };
-            w = weft_stream_writev(c->stream, iov, 2, until(lim->io, lim->total_deadline));
+            w = weft_stream_writev(c->stream, iov, 2, until(lim->io_ms, lim->total_deadline));
         } else {
-            w = weft_stream_write_all(c->stream, b.p, b.len, until(lim->io, lim->total_deadline));
+            w = weft_stream_write_all(c->stream, b.p, b.len,
+                                      until(lim->io_ms, lim->total_deadline));
             if (w >= 0 && rd->with_body)
                 w = send_stream_body(c->stream, req, lim);
         }
@@ -438,7 +438,7 @@ static int round_trip(weft_http_session *s, const round *rd, const weft__url *u,
         return rc;
     }
     r->conn = c;
-    r->io_ns = lim->io;
+    r->io_ms = lim->io_ms;
     r->total_deadline = lim->total_deadline;
     if (r->framing == WEFT__HTTP_BODY_NONE
         || (r->framing == WEFT__HTTP_BODY_LENGTH && r->remaining == 0))
@@ -483,9 +483,6 @@ static int check_request(const weft_http_request *req, const char *method)
                                "values have no CR, LF or other control characters)",
                                h->name ? h->name : "(null)");
     }
-    const weft_http_timeouts *t = &req->timeouts;
-    if (t->pool < -1 || t->connect < -1 || t->io < -1 || t->total < -1)
-        return weft_seterr(-EINVAL, "HTTP: negative timeout");
     if (req->body_fn && req->body)
         return weft_seterr(-EINVAL, "HTTP: both a body buffer and a body producer");
     return 0;
@@ -499,12 +496,11 @@ static int send_request(weft_http_session *s, const weft_http_request *req,
     if (rc < 0)
         return rc;
     const weft_http_timeouts *t = &req->timeouts, *st = &s->opts.timeouts;
-    int64_t total = pick(t->total, st->total);
     limits lim = {
-        .pool = pick(t->pool, st->pool),
-        .connect = pick(t->connect, st->connect),
-        .io = pick(t->io, st->io),
-        .total_deadline = total < 0 ? WEFT_NO_DEADLINE : weft_now() + total,
+        .pool_ms = pick(t->pool_ms, st->pool_ms),
+        .connect_ms = pick(t->connect_ms, st->connect_ms),
+        .io_ms = pick(t->io_ms, st->io_ms),
+        .total_deadline = weft_deadline_ms(pick(t->total_ms, st->total_ms)),
     };
     int max_redirects = req->max_redirects ? req->max_redirects : s->opts.max_redirects;
     if (max_redirects < 0)
@@ -625,7 +621,7 @@ static int body_error(weft_http_response *r, int rc, const char *what)
 
 static int64_t body_deadline(const weft_http_response *r)
 {
-    return until(r->io_ns, r->total_deadline);
+    return until(r->io_ms, r->total_deadline);
 }
 
 ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len)

@@ -89,6 +89,22 @@ static void waiter_unlink(weft_http_session *s, weft__http_waiter *w)
 
 static int64_t or_default(int64_t v, int64_t def) { return v == 0 ? def : v; }
 
+/* How long a connection may stay idle, in ns; WEFT_NO_DEADLINE: forever. */
+static int64_t idle_ttl_ns(const weft_http_session *s)
+{
+    int64_t ms = s->opts.idle_timeout_ms;
+    if (ms <= 0)
+        return 0;
+    return ms > WEFT_NO_DEADLINE / 1000000 ? WEFT_NO_DEADLINE : ms * 1000000;
+}
+
+/* When a connection idle since `since` expires (saturating). */
+static int64_t idle_end(const weft_http_session *s, int64_t since)
+{
+    int64_t ttl = idle_ttl_ns(s);
+    return ttl > WEFT_NO_DEADLINE - since ? WEFT_NO_DEADLINE : since + ttl;
+}
+
 static void session_destroy(weft_http_session *s);
 
 /* Close a connection (its slot is freed). */
@@ -106,7 +122,7 @@ static void idle_expire(weft_timer *t)
 {
     weft_http_session *s = t->data;
     int64_t now = weft_now();
-    int64_t ttl = s->opts.idle_timeout * 1000000;
+    int64_t ttl = idle_ttl_ns(s);
     while (s->lru_head && now - s->lru_head->idle_since >= ttl) {
         weft__http_conn *c = s->lru_head;
         idle_unlink(s, c);
@@ -114,7 +130,7 @@ static void idle_expire(weft_timer *t)
         s->stats.closed_idle++;
     }
     if (s->lru_head)
-        weft_timer_start(&s->idle_timer, s->lru_head->idle_since + ttl);
+        weft_timer_start(&s->idle_timer, idle_end(s, s->lru_head->idle_since));
     kick(s);
 }
 
@@ -138,11 +154,11 @@ weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
     weft_http_session_opts *o = &s->opts;
     o->limit = o->limit ? o->limit : DEFAULT_LIMIT;
     o->max_idle = o->max_idle ? o->max_idle : o->limit;
-    o->idle_timeout = or_default(o->idle_timeout, DEFAULT_IDLE_MS);
-    o->timeouts.pool = or_default(o->timeouts.pool, DEFAULT_TIMEOUT_MS);
-    o->timeouts.connect = or_default(o->timeouts.connect, DEFAULT_TIMEOUT_MS);
-    o->timeouts.io = or_default(o->timeouts.io, DEFAULT_TIMEOUT_MS);
-    o->timeouts.total = or_default(o->timeouts.total, DEFAULT_TOTAL_MS);
+    o->idle_timeout_ms = or_default(o->idle_timeout_ms, DEFAULT_IDLE_MS);
+    o->timeouts.pool_ms = or_default(o->timeouts.pool_ms, DEFAULT_TIMEOUT_MS);
+    o->timeouts.connect_ms = or_default(o->timeouts.connect_ms, DEFAULT_TIMEOUT_MS);
+    o->timeouts.io_ms = or_default(o->timeouts.io_ms, DEFAULT_TIMEOUT_MS);
+    o->timeouts.total_ms = or_default(o->timeouts.total_ms, DEFAULT_TOTAL_MS);
     o->max_redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS;
     o->max_head = o->max_head ? o->max_head : DEFAULT_MAX_HEAD;
     o->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
@@ -150,12 +166,9 @@ weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
     o->max_fields = o->max_fields ? o->max_fields
                   : DEFAULT_MAX_FIELDS < o->max_head / 4 ? DEFAULT_MAX_FIELDS : o->max_head / 4;
     s->tls = o->tls;
-    if (o->timeouts.pool < WEFT_HTTP_NO_TIMEOUT || o->timeouts.connect < WEFT_HTTP_NO_TIMEOUT
-        || o->timeouts.io < WEFT_HTTP_NO_TIMEOUT || o->timeouts.total < WEFT_HTTP_NO_TIMEOUT
-        || o->idle_timeout < WEFT_HTTP_NO_TIMEOUT || o->max_redirects < WEFT_HTTP_NO_REDIRECTS
-        || o->max_head < 256) {
+    if (o->max_redirects < WEFT_HTTP_NO_REDIRECTS || o->max_head < 256) {
         free(s);
-        weft_seterr(-EINVAL, "weft_http_session_new: a negative timeout, redirect count, or "
+        weft_seterr(-EINVAL, "weft_http_session_new: a negative redirect count, or "
                     "max_head below 256");
         return NULL;
     }
@@ -293,8 +306,8 @@ static void reserve(weft_http_session *s, weft__http_host *h)
  * always asks the socket (a request that may not be retried). */
 static bool conn_alive(weft_http_session *s, weft__http_conn *c, bool check)
 {
-    if (s->opts.idle_timeout != WEFT_HTTP_NO_TIMEOUT
-        && weft_now() - c->idle_since >= s->opts.idle_timeout * 1000000)
+    int64_t ttl = idle_ttl_ns(s);
+    if (ttl != WEFT_NO_DEADLINE && weft_now() - c->idle_since >= ttl)
         return false;
     size_t buffered;
     weft_stream_peek(c->stream, &buffered);
@@ -486,10 +499,9 @@ void weft__http_release(weft_http_session *s, weft__http_conn *c, weft__http_fat
             conn_close(s, old);
             s->stats.closed_idle++;
         }
-        if (s->opts.idle_timeout != WEFT_HTTP_NO_TIMEOUT && !weft_timer_active(&s->idle_timer)
+        if (idle_ttl_ns(s) != WEFT_NO_DEADLINE && !weft_timer_active(&s->idle_timer)
             && s->lru_head)
-            weft_timer_start(&s->idle_timer,
-                             s->lru_head->idle_since + s->opts.idle_timeout * 1000000);
+            weft_timer_start(&s->idle_timer, idle_end(s, s->lru_head->idle_since));
     }
     kick(s);
     destroy_if_done(s);

@@ -265,8 +265,13 @@ static void system_lookup(inflight *f, int64_t deadline)
     e->host = h;
     e->family = f->family;
     l->entry = e;
-    weft_blocking_opts opts = { .deadline = deadline, .on_detached_done = lookup_free };
+    weft_blocking_opts opts = { .on_detached_done = lookup_free };
+    /* The caller's absolute deadline bounds the call as a scope: the pool's
+     * own limit is relative, and the lookup must not outlast the deadline. */
+    weft_scope scope;
+    weft_scope_enter(&scope, deadline);
     int rc = weft_thread_pool_run(NULL, lookup_run, l, NULL, &opts);
+    weft_scope_exit(&scope);
     if (rc < 0) { /* l is the worker's now, or freed already */
         f->rc = rc;
         snprintf(f->why, sizeof f->why, "%s", weft_strerror(rc));

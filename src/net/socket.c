@@ -171,7 +171,7 @@ static int connect_race(race *r, int64_t stagger_ns)
     }
     /* Stop the losers and wait for them: their frames live on this stack. */
     weft_shield shield;
-    weft_shield_begin(&shield, 0);
+    weft_shield_begin(&shield, WEFT_NO_TIMEOUT);
     for (size_t i = 0; i < started; i++)
         weft_cancel(tasks[i]);
     for (size_t i = 0; i < started; i++)

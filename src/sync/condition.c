@@ -49,7 +49,7 @@ int weft_cond_wait_until(weft_cond *cond, weft_lock *lock, int64_t deadline)
     /* Take the lock back on every path, whatever the cancellation or the
      * deadline say: the caller's code after the wait owns the lock. */
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     int lrc = weft_lock_acquire(lock);
     weft_shield_end(&sh);
     if (lrc < 0) /* cannot happen: shielded, no deadline, the lock is not ours */

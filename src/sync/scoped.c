@@ -57,7 +57,7 @@ void weft_task_release(weft_task **task)
         return;
     weft_cancel(*task);
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     if (weft_join(*task, NULL) < 0) /* outside a task: cannot wait */
         weft_detach(*task);
     weft_shield_end(&sh);
@@ -70,7 +70,7 @@ void weft_group_release(weft_group **group)
         return;
     weft_group_cancel(*group);
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     weft_group_wait(*group);
     weft_shield_end(&sh);
     weft_group_free(*group);

@@ -58,7 +58,7 @@ static int kid_fn(void *arg)
     k->sleep_rc = rc;
     if (rc < 0 && k->cleanup_ms > 0) {
         weft_shield sh;
-        weft_shield_begin(&sh, 0);
+        weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
         assert_false(weft_cancelled());
         assert_int_equal(weft_sleep_ms(k->cleanup_ms), 0);
         k->cleanup_done = true;
@@ -291,7 +291,7 @@ static int group_deadline(void *arg)
     k[3] = (kid){.sleep_ms = 0, .ret = 0};
     int64_t t0 = weft_now();
     int64_t dl = weft_deadline_ms(20);
-    weft_group *g = weft_group_new(&(weft_group_opts){.deadline = dl});
+    weft_group *g = weft_group_new(&(weft_group_opts){.timeout_ms = 20});
     assert_non_null(g);
     for (int i = 0; i < 4; i++)
         assert_int_equal(weft_group_spawn(g, kid_fn, &k[i], NULL), i);
@@ -307,6 +307,13 @@ static int group_deadline(void *arg)
     assert_int_equal(k[0].cause, WEFT_CANCEL_NONE);
     /* the waiter itself is not bound by the children's deadline */
     assert_int_equal(weft_sleep_ms(1), 0);
+    weft_group_free(g);
+    /* a negative time limit has expired already: a child that waits fails */
+    g = weft_group_new(&(weft_group_opts){.timeout_ms = -1});
+    assert_non_null(g);
+    k[0] = (kid){.sleep_ms = 1000, .ret = 1};
+    assert_int_equal(weft_group_spawn(g, kid_fn, &k[0], NULL), 0);
+    assert_int_equal(weft_group_wait(g), -ETIMEDOUT);
     weft_group_free(g);
     return 0;
 }
@@ -1006,7 +1013,7 @@ static int victim(void *arg)
     int rc = weft_sleep_ms(1000);
     assert_int_equal(rc, -ECANCELED);
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     weft_event_set(&victim_in_cleanup);
     /* still running (cleaning up) while the observer dumps */
     assert_int_equal(weft_event_wait(&dump_done), 0);

@@ -489,7 +489,7 @@ static int shielded_cleanup(void *arg)
     int rc = weft_sleep_ms(1000000);
     assert_int_equal(rc, -ECANCELED);
     weft_shield sh;
-    weft_shield_begin(&sh, 50 * 1000000LL);
+    weft_shield_begin(&sh, 50);
     assert_false(weft_cancelled());
     assert_int_equal(weft_sleep_ms(2), 0); /* cleanup can still wait */
     cleanup_steps++;
@@ -526,7 +526,7 @@ static int shielded_then_cancelled(void *arg)
 {
     (void)arg;
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     assert_int_equal(weft_sleep_ms(5), 0);
     weft_shield_end(&sh);
     return weft_sleep_ms(1000);

@@ -567,7 +567,7 @@ typedef struct pcall {
     const void *in;
     size_t in_len;
     int arg[3];           /* input storage, used when in is NULL */
-    int64_t deadline_ms;  /* > 0: opts.deadline this far from the call */
+    int64_t deadline_ms;  /* > 0: opts.timeout_ms */
     int64_t scope_ms;     /* > 0: inside a deadline scope this long */
     bool drop_out;
     int rc, status;
@@ -583,7 +583,7 @@ static int do_pcall(void *arg)
     c->status = INT_MIN;
     weft_process_call_opts o = {0};
     if (c->deadline_ms > 0)
-        o.deadline = weft_deadline_ms(c->deadline_ms);
+        o.timeout_ms = c->deadline_ms;
     weft_scope sc;
     if (c->scope_ms > 0)
         weft_scope_enter(&sc, weft_deadline_ms(c->scope_ms));
@@ -1245,7 +1245,7 @@ static int expired_main(void *arg)
     assert_int_equal(join_ok(t), 0);
     assert_int_equal(c.rc, -ECANCELED);
 
-    weft_process_call_opts o = {.deadline = weft_now() - 1};
+    weft_process_call_opts o = {.timeout_ms = -1};
     int st = INT_MIN;
     int rc = weft_process_pool_run(pool, job_mark, NULL, 0, NULL, &st, &o);
     assert_int_equal(rc, -ETIMEDOUT);

@@ -260,8 +260,8 @@ static int basic_main(void *arg)
     weft_blocking_opts none = {0};
     assert_int_equal(weft_thread_pool_run(NULL, job_plus_one, (void *)1, &result, &none), 0);
     assert_int_equal(result, 2);
-    /* an opts.deadline far away changes nothing */
-    weft_blocking_opts far = {.deadline = weft_deadline_ms(60000)};
+    /* an opts.timeout_ms far away changes nothing */
+    weft_blocking_opts far = {.timeout_ms = 60000};
     assert_int_equal(weft_thread_pool_run(NULL, job_plus_one, (void *)2, &result, &far), 0);
     assert_int_equal(result, 3);
     return 0;
@@ -466,7 +466,7 @@ static int queued_main(void *arg)
     atomic_int ran = 0;
     call q = {.pool = pool, .fn = job_set_flag, .arg = &ran, .watch = &busy};
     if (how == Q_OPTS_DEADLINE)
-        q.opts.deadline = weft_deadline_ms(30);
+        q.opts.timeout_ms = 30;
     if (how == Q_SCOPE)
         q.scope_ms = 30;
     int64_t t0 = clock_ns();
@@ -523,7 +523,7 @@ static int expired_main(void *arg)
     atomic_int ran = 0;
     int result;
     for (int i = 0; i < 200; i++) {
-        weft_blocking_opts past = {.deadline = weft_deadline_ms(-1)};
+        weft_blocking_opts past = {.timeout_ms = -1};
         assert_int_equal(weft_thread_pool_run(pool, job_set_flag, &ran, &result, &past),
                          -ETIMEDOUT);
         weft_scope sc;
@@ -538,7 +538,7 @@ static int expired_main(void *arg)
     weft_scope sc;
     weft_scope_enter(&sc, weft_deadline_ms(-1));
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     atomic_int shielded_ran = 0;
     assert_int_equal(weft_thread_pool_run(pool, job_set_flag, &shielded_ran, &result, NULL), 0);
     assert_int_equal(result, 7);
@@ -591,7 +591,7 @@ static int running_main(void *arg)
     enum running_how how = (enum running_how)(intptr_t)arg;
     stack_call s = {.c = {.pool = NULL}};
     if (how == R_OPTS_DEADLINE)
-        s.c.opts.deadline = weft_deadline_ms(30);
+        s.c.opts.timeout_ms = 30;
     if (how == R_SCOPE_TO_THREAD) {
         s.c.scope_ms = 30;
         s.c.to_thread = true;
@@ -717,7 +717,7 @@ static int detached_main(void *arg)
     g->linger_ms = 5;
     call c = {.fn = job_gate, .arg = g, .opts = {.on_detached_done = on_detached}};
     if (by_deadline)
-        c.opts.deadline = weft_deadline_ms(30);
+        c.opts.timeout_ms = 30;
     weft_task *t = spawn_call(&c);
     await_flag(&g->started);
     if (!by_deadline)
@@ -851,7 +851,7 @@ static int errors_main(void *arg)
     assert_int_equal(weft_thread_pool_run(pool, job_set_flag, &flag, &result, NULL), -ECANCELED);
     /* ... but inside a shield the call goes through */
     weft_shield sh;
-    weft_shield_begin(&sh, 0);
+    weft_shield_begin(&sh, WEFT_NO_TIMEOUT);
     result = 0;
     assert_int_equal(weft_thread_pool_run(pool, job_set_flag, &flag, &result, NULL), 0);
     assert_int_equal(result, 7);
@@ -1240,7 +1240,7 @@ static int resources_main(void *arg)
         assert_int_equal(result, i + 1);
     }
     gate g = {.stop_on_cancel = 1, .ret = 3};
-    call c = {.pool = pool, .fn = job_gate, .arg = &g, .opts.deadline = weft_deadline_ms(10)};
+    call c = {.pool = pool, .fn = job_gate, .arg = &g, .opts.timeout_ms = 10};
     join0(spawn_call(&c));
     assert_int_equal(c.rc, -ETIMEDOUT);
     weft_thread_pool_free(pool);
@@ -1286,7 +1286,7 @@ static int dump_main(void *arg)
     (void)arg;
     gate g1 = {.ret = 0}, g2 = {.ret = 0};
     call c1 = {.fn = job_gate, .arg = &g1};
-    call c2 = {.fn = job_gate, .arg = &g2, .opts.deadline = weft_deadline_ms(60000)};
+    call c2 = {.fn = job_gate, .arg = &g2, .opts.timeout_ms = 60000};
     weft_task *t1 = weft_spawn(do_call, &c1, &(weft_task_opts){.name = "pool-waiter"});
     weft_task *t2 = weft_spawn(do_call, &c2, &(weft_task_opts){.name = "pool-deadline"});
     assert_non_null(t1);

@@ -314,7 +314,7 @@ static int verify_main(void *arg)
     server_start(&sv, NULL, NULL);
     snprintf(u, sizeof u, "https://localhost:%d/10", sv.port);
     s = weft_http_session_new(&(weft_http_session_opts){.tls = tls,
-                                                        .timeouts = {.connect = 2000}});
+                                                        .timeouts = {.connect_ms = 2000}});
     assert_non_null(s);
     rc = weft_http_get(s, u, &r);
     printf("# https to plain HTTP: %d %s\n", rc, weft_errmsg());
@@ -345,7 +345,7 @@ static int handshake_timeout_main(void *arg)
     assert_non_null(s);
     char u[96];
     snprintf(u, sizeof u, "https://localhost:%d/10", sv.port);
-    weft_http_request req = {.url = u, .timeouts = {.connect = 150}};
+    weft_http_request req = {.url = u, .timeouts = {.connect_ms = 150}};
     weft_http_response *r = NULL;
     int64_t t0 = (clock_ns() / MS);
     int rc = weft_http_fetch(s, &req, &r);

@@ -406,7 +406,7 @@ static int get_rc(weft_http_session *s, const struct server *sv, const weft_http
 
 struct broken_case {
     enum mode mode;
-    int64_t io_ms;      /* timeouts.io, 0 = default */
+    int64_t io_ms;      /* timeouts.io_ms, 0 = default */
     int want;           /* the error */
     int want2;          /* or this one (0 = none) */
     const char *msg;    /* in weft_errmsg (NULL = anything) */
@@ -434,7 +434,7 @@ static int broken_main(void *arg)
         weft_http_session *s = session(NULL);
         char msg[256];
         int64_t t0 = (clock_ns() / MS);
-        int rc = get_rc(s, &sv, &(weft_http_timeouts){.io = bc->io_ms}, msg, sizeof msg);
+        int rc = get_rc(s, &sv, &(weft_http_timeouts){.io_ms = bc->io_ms}, msg, sizeof msg);
         int64_t took = (clock_ns() / MS) - t0;
         printf("# mode %d: %d (%s) in %lld ms: %s\n", bc->mode, rc, weft_strerror(rc),
                (long long)took, msg);
@@ -470,7 +470,7 @@ static int stall_read_main(void *arg)
     (void)arg;
     struct server sv;
     server_start(&sv, M_STALL_BODY);
-    weft_http_session *s = session(&(weft_http_session_opts){.timeouts = {.io = 150}});
+    weft_http_session *s = session(&(weft_http_session_opts){.timeouts = {.io_ms = 150}});
     char u[64];
     url_of(&sv, u, sizeof u, "/");
     weft_http_request req = {.url = u};
@@ -496,7 +496,7 @@ static int stall_read_main(void *arg)
     weft_http_response_free(r);
 
     /* total: 300 ms for the whole request, io would allow more */
-    req.timeouts = (weft_http_timeouts){.io = 5000, .total = 300};
+    req.timeouts = (weft_http_timeouts){.io_ms = 5000, .total_ms = 300};
     t0 = (clock_ns() / MS);
     assert_int_equal(weft_http_fetch(s, &req, &r), -ETIMEDOUT);
     int64_t took = (clock_ns() / MS) - t0;
@@ -740,7 +740,7 @@ static int waiter_task(void *arg)
 {
     struct waiter *w = arg;
     weft_http_response *r = NULL;
-    weft_http_request req = {.url = w->url, .timeouts = {.pool = w->pool_ms, .io = 100}};
+    weft_http_request req = {.url = w->url, .timeouts = {.pool_ms = w->pool_ms, .io_ms = 100}};
     int64_t t0 = (clock_ns() / MS);
     w->rc = weft_http_fetch(w->s, &req, &r);
     w->took_ms = (clock_ns() / MS) - t0;
@@ -885,7 +885,7 @@ static void after_cancel(weft_http_session *s, struct server *sv, const char *wh
     enum mode saved = sv->mode;
     sv->mode = M_OK;
     char msg[256];
-    weft_http_timeouts t = {.pool = 3000};
+    weft_http_timeouts t = {.pool_ms = 3000};
     if (still_busy == 0)
         assert_int_equal(get_rc(s, sv, &t, msg, sizeof msg), 0);
     sv->mode = saved;
@@ -972,7 +972,7 @@ static int cancel_main(void *arg)
         assert_int_equal(st.opened, 0);
         assert_int_equal(st.open, 0);
         /* and the connect timeout, on its own */
-        weft_http_request req = {.url = q.url, .timeouts = {.connect = 100}};
+        weft_http_request req = {.url = q.url, .timeouts = {.connect_ms = 100}};
         weft_http_response *r = NULL;
         int64_t t0 = (clock_ns() / MS);
         assert_int_equal(weft_http_fetch(s, &req, &r), -ETIMEDOUT);
@@ -1236,7 +1236,7 @@ static int redirect_fail_main(void *arg)
         weft_http_response *r = NULL;
         int64_t t0 = clock_ns() / MS;
         int rc = weft_http_fetch(s, &(weft_http_request){.url = u,
-                                                          .timeouts = {.io = redir_cases[i].io_ms}},
+                                                          .timeouts = {.io_ms = redir_cases[i].io_ms}},
                                  &r);
         int64_t took = clock_ns() / MS - t0;
         printf("# redirect mode %d: %d in %lld ms %s\n", redir_cases[i].mode, rc,

@@ -1054,7 +1054,7 @@ static int deadline_main(void *arg)
 
     /* total: 100 ms, although io would allow 5 s */
     int64_t t0 = clock_ns();
-    fetch_fails(s, &(weft_http_request){.url = slow, .timeouts = {.total = 100, .io = 5000}},
+    fetch_fails(s, &(weft_http_request){.url = slow, .timeouts = {.total_ms = 100, .io_ms = 5000}},
                 -ETIMEDOUT, msg, sizeof msg);
     int64_t took = (clock_ns() - t0) / MS;
     printf("# total 100 ms: failed after %lld ms\n", (long long)took);
@@ -1066,7 +1066,7 @@ static int deadline_main(void *arg)
 
     /* io: no progress for 100 ms while reading the head */
     t0 = clock_ns();
-    fetch_fails(s, &(weft_http_request){.url = slow, .timeouts = {.io = 100}}, -ETIMEDOUT, msg,
+    fetch_fails(s, &(weft_http_request){.url = slow, .timeouts = {.io_ms = 100}}, -ETIMEDOUT, msg,
                 sizeof msg);
     took = (clock_ns() - t0) / MS;
     printf("# io 100 ms: failed after %lld ms\n", (long long)took);
@@ -1078,7 +1078,7 @@ static int deadline_main(void *arg)
 
     /* total: 2 s is enough */
     weft_http_response *r = fetch_ok(s, &(weft_http_request){.url = slow,
-                                                             .timeouts = {.total = 2000}});
+                                                             .timeouts = {.total_ms = 2000}});
     assert_int_equal(weft_http_response_status(r), 200);
     const void *body;
     size_t len;

@@ -657,21 +657,21 @@ static int connect_deadline_main(void *arg)
         return SKIP_STATUS;
     }
     int before = count_fds();
-    int64_t t0 = weft_now(); /* the deadlines count from the loop clock */
+    int64_t t0 = weft_now(); /* the deadlines count from the call */
     int rc = weft_tcp_connect("127.0.0.1", (uint16_t)b.port, NULL, weft_deadline_ms(100));
     int64_t took = clock_ns() - t0;
     assert_int_equal(rc, -ETIMEDOUT);
-    assert_true(took >= 90 * MS);
+    assert_true(took >= 100 * MS);
     assert_true(took < 1000 * MS);
 
     weft_addr a;
     assert_int_equal(weft_resolve("127.0.0.1", (uint16_t)b.port, AF_INET, &a, 1,
                                   weft_deadline_ms(1000)),
                      1);
-    t0 = weft_now(); /* the deadlines count from the loop clock */
+    t0 = weft_now(); /* the deadlines count from the call */
     assert_int_equal(weft_connect_addr(&a, weft_deadline_ms(50)), -ETIMEDOUT);
     took = clock_ns() - t0;
-    assert_true(took >= 40 * MS && took < 1000 * MS);
+    assert_true(took >= 50 * MS && took < 1000 * MS);
     /* a deadline already passed */
     assert_int_equal(weft_connect_addr(&a, weft_deadline_ms(-1)), -ETIMEDOUT);
     assert_int_equal(count_fds(), before);
@@ -688,7 +688,7 @@ static void test_connect_deadline(void **state)
 static int unroutable_main(void *arg)
 {
     (void)arg;
-    int64_t t0 = weft_now(); /* the deadlines count from the loop clock */
+    int64_t t0 = weft_now(); /* the deadlines count from the call */
     int rc = weft_tcp_connect("10.255.255.1", 9, NULL, weft_deadline_ms(100));
     int64_t took = clock_ns() - t0;
     printf("# connect 10.255.255.1:9: %d (%s) after %lld ms\n", rc,
@@ -803,7 +803,7 @@ static int stagger_case(const char *hang_host, const char *ok_host)
     int before = count_fds();
     weft_task *t = spawn_named(accept_and_answer, &sv, "server");
     weft_connect_opts opts = {.stagger_ms = 50};
-    assert_int_equal(weft_sleep_ms(0), 0); /* a loop turn: weft_now() catches up */
+    assert_int_equal(weft_sleep_ms(0), 0); /* a loop turn */
     int64_t t0 = clock_ns();
     int fd = weft_tcp_connect("localhost", (uint16_t)b.port, &opts, weft_deadline_ms(3000));
     int64_t took = clock_ns() - t0;
@@ -858,7 +858,7 @@ static int64_t race_once(const weft_addr *addrs, size_t n, int64_t stagger_ms,
 {
     weft_task *t = sv ? spawn_named(accept_and_answer, sv, "server") : NULL;
     weft_connect_opts opts = {.stagger_ms = stagger_ms};
-    assert_int_equal(weft_sleep_ms(0), 0); /* a loop turn: weft_now() catches up */
+    assert_int_equal(weft_sleep_ms(0), 0); /* a loop turn */
     int64_t t0 = clock_ns();
     int fd = weft_connect_addrs(addrs, n, &opts, weft_deadline_ms(deadline_ms));
     int64_t took = (clock_ns() - t0) / MS;
@@ -1004,11 +1004,11 @@ static int accept_deadline_main(void *arg)
     (void)arg;
     int lfd = weft_tcp_listen("127.0.0.1", 0, 0);
     assert_true(lfd >= 0);
-    int64_t t0 = weft_now(); /* the deadlines count from the loop clock */
+    int64_t t0 = weft_now(); /* the deadlines count from the call */
     weft_addr peer;
     assert_int_equal(weft_accept(lfd, &peer, weft_deadline_ms(50)), -ETIMEDOUT);
     int64_t took = clock_ns() - t0;
-    assert_true(took >= 40 * MS && took < 1000 * MS);
+    assert_true(took >= 50 * MS && took < 1000 * MS);
     assert_int_equal(weft_accept(lfd, NULL, weft_deadline_ms(-1)), -ETIMEDOUT);
 
     /* a connection already waiting is accepted even with a past deadline */
