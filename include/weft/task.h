@@ -129,6 +129,41 @@ int weft_yield(void);
 void weft_set_start_limit(size_t n);
 #define WEFT_START_LIMIT_DEFAULT ((size_t)256)
 
+/*
+ * The cooperative budget: a task may complete `n` operations in a row
+ * without waiting; the next one first yields once, as weft_yield does,
+ * except that the loop also polls I/O and fires due timers before the task
+ * runs again.  Operations that count: fd reads and writes (weft_read,
+ * weft_write, weft_wait_fd, and the streams of weft/net.h, reads served
+ * from their buffer included), queue gets and puts, semaphore and lock
+ * acquires, event waits, signal waits, weft_coop_spend.  The budget starts
+ * afresh whenever the task really suspends (or yields), so a task that
+ * waits now and then never notices it; one that loops over an fd, queue or
+ * semaphore that is always ready (a fast download, a producer/consumer
+ * storm) lets the others run every `n` operations instead of holding the
+ * loop for the whole loop.  It costs a decrement per operation, no clock
+ * read.  Like Tokio's budget.  Default WEFT_COOP_BUDGET_DEFAULT (128); 0
+ * turns it off.  Applies to loops started afterwards and to the caller's
+ * running loop.  Returns 0, or -EINVAL for n >= UINT_MAX - 1.  Does not
+ * suspend.
+ */
+int weft_set_coop_budget(unsigned n);
+#define WEFT_COOP_BUDGET_DEFAULT 128u
+
+/* The budget in force: the running loop's, else the one new loops get
+ * (0 = off).  Does not suspend. */
+unsigned weft_coop_budget(void);
+
+/*
+ * Count one operation against the calling task's cooperative budget (see
+ * weft_set_coop_budget) and, when the budget is spent, yield once: for a
+ * source weft does not know (a ring buffer of your own, a long computation
+ * in steps) that must not hold the loop (Tokio's consume_budget).  Returns
+ * 0, WEFT_ENOTASK outside a task.  Suspends only when the budget is spent;
+ * cancellation does not make it fail (check weft_cancelled()).
+ */
+int weft_coop_spend(void);
+
 /* The calling task, or NULL outside a task. */
 weft_task *weft_current(void);
 

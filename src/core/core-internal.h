@@ -160,6 +160,13 @@ struct weft_loop {
     size_t start_limit;            /* above it, started tasks go first */
     unsigned started_picks;        /* started tasks taken ahead of new ones */
     unsigned runs_since_poll;
+    /* The cooperative budget (weft_set_coop_budget): operations the running
+     * task may still complete without waiting before the next one yields.
+     * Refilled to coop_refill at every switch; coop_refill is the budget + 1,
+     * or UINT_MAX when the budget is off. */
+    unsigned coop_left;
+    unsigned coop_refill;
+    weft_task *deferred;           /* yielded for its budget: queued after the poll */
     int64_t now;                   /* CLOCK_MONOTONIC, once per iteration */
     size_t nalive;                 /* tasks not DONE */
     weft__list tasks;              /* tasks not DONE, in spawn order */
@@ -248,6 +255,34 @@ static inline weft__task_run *weft__run(weft_task *t)
 {
     return &t->stack->run;
 }
+
+/* The running task's budget is spent: yield once, through the loop's poll
+ * and timers, then go on with a fresh budget.  With the budget off, only
+ * refill the counter. */
+void weft__coop_exhausted(weft_task *t);
+/* Loop context, after the poll and the timers: queue the task that yielded
+ * for its budget, behind the tasks they woke. */
+void weft__coop_requeue(weft_loop *loop);
+
+/* Count one operation that may complete without waiting (an fd read or
+ * write, a queue get or put, a free permit, ...) against the running
+ * task's budget: a decrement and a branch, no clock read.  Call it at the
+ * start of the operation, where a yield is safe (nothing held yet). */
+static inline void weft__coop_spend(weft_task *t)
+{
+    if (WEFT__UNLIKELY(--t->loop->coop_left == 0))
+        weft__coop_exhausted(t);
+}
+
+/* As weft__coop_spend, for code that has no task at hand: a no-op outside
+ * a task (in posted calls, or with no loop). */
+static inline void weft__coop_spend_here(void)
+{
+    weft_loop *loop = weft__tls_loop;
+    if (loop && loop->current && WEFT__UNLIKELY(--loop->coop_left == 0))
+        weft__coop_exhausted(loop->current);
+}
+unsigned weft__coop_refill_default(void);
 
 /* Whether any task is ready to run (started or new). */
 bool weft__ready(const weft_loop *loop);

@@ -111,6 +111,7 @@ static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fres
         return weft__seterr(-EBADF, "weft_wait_fd: fd %d: %s", fd, weft_strerror(-EBADF));
     if (events <= 0 || (events & ~(WEFT_READABLE | WEFT_WRITABLE)))
         return weft__seterr(-EINVAL, "weft_wait_fd: fd %d: bad event mask %d", fd, events);
+    weft__coop_spend(t);
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_wait_fd: fd %d: %s", fd,
                             weft_strerror(-ECANCELED));
@@ -196,6 +197,7 @@ static ssize_t try_then_wait(int fd, void *buf, size_t len, int64_t deadline, bo
     if (!t)
         return WEFT_ENOTASK;
     for (;;) {
+        weft__coop_spend(t);
         if (weft__cancel_visible(t))
             return weft__seterr(-ECANCELED, "%s: fd %d: %s", name, fd,
                                 weft_strerror(-ECANCELED));

@@ -111,6 +111,7 @@ int weft_signal_wait(const sigset_t *set, int64_t deadline)
         return weft__seterr(-EINVAL, "weft_signal_wait: empty signal set");
     if (sigismember(set, SIGKILL) == 1 || sigismember(set, SIGSTOP) == 1)
         return weft__seterr(-EINVAL, "weft_signal_wait: SIGKILL and SIGSTOP cannot be caught");
+    weft__coop_spend(t);
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_signal_wait: %s", weft_strerror(-ECANCELED));
     weft_loop *loop = t->loop;

@@ -11,6 +11,7 @@
  * finishes, so a stream of short tasks reuses one warm stack.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -123,6 +124,9 @@ static inline void account_out(weft_loop *loop, weft_task *from)
         from->stack->run.last_run = t;
     }
     loop->run_start = t;
+    /* Whoever runs next starts with a full cooperative budget: the budget
+     * counts operations done without suspending. */
+    loop->coop_left = loop->coop_refill;
     /* Only this thread writes the counter: a relaxed load + store, no lock. */
     atomic_store_explicit(&loop->switches,
                           atomic_load_explicit(&loop->switches, memory_order_relaxed) + 1,
@@ -182,6 +186,37 @@ static void suspend_current(weft_loop *loop, weft_task *self)
     } else {
         set_running(loop, NULL);
         context_switch(loop, &self->sp, NULL, false);
+    }
+}
+
+void weft__coop_exhausted(weft_task *t)
+{
+    weft_loop *loop = t->loop;
+    if (loop->coop_refill == UINT_MAX) {
+        loop->coop_left = UINT_MAX; /* the budget is off */
+        return;
+    }
+    /* Through the loop's poll and timers before it runs again, and behind
+     * the tasks they wake (as Tokio defers such a task): a task that is
+     * always ready must neither delay a timer until the next
+     * WEFT__POLL_EVERY nor run once more before the task the timer woke.
+     * Only the running task can get here, and it goes to the loop context
+     * at once, so one slot is enough. */
+    t->state = WEFT__READY;
+    loop->deferred = t;
+    loop->runs_since_poll = WEFT__POLL_EVERY;
+    suspend_current(loop, t);
+    /* The switch refilled the budget; the operation that yielded is the
+     * first of the new one. */
+    loop->coop_left--;
+}
+
+void weft__coop_requeue(weft_loop *loop)
+{
+    weft_task *t = loop->deferred;
+    if (t) {
+        loop->deferred = NULL;
+        rq_push(loop, t);
     }
 }
 
@@ -551,6 +586,47 @@ int weft_yield(void)
     t->state = WEFT__READY;
     rq_push(t->loop, t);
     suspend_current(t->loop, t);
+    return 0;
+}
+
+static atomic_uint coop_refill_setting = WEFT_COOP_BUDGET_DEFAULT + 1;
+
+unsigned weft__coop_refill_default(void)
+{
+    return atomic_load_explicit(&coop_refill_setting, memory_order_relaxed);
+}
+
+int weft_set_coop_budget(unsigned n)
+{
+    if (n >= UINT_MAX - 1)
+        return weft__seterr(-EINVAL, "weft_set_coop_budget: budget %u too large (0 turns it "
+                                     "off)", n);
+    unsigned refill = n ? n + 1 : UINT_MAX;
+    atomic_store_explicit(&coop_refill_setting, refill, memory_order_relaxed);
+    weft_loop *loop = weft__loop();
+    if (loop) {
+        loop->coop_refill = refill;
+        if (loop->coop_left > refill)
+            loop->coop_left = refill;
+    }
+    return 0;
+}
+
+unsigned weft_coop_budget(void)
+{
+    unsigned refill = atomic_load_explicit(&coop_refill_setting, memory_order_relaxed);
+    weft_loop *loop = weft__loop();
+    if (loop)
+        refill = loop->coop_refill;
+    return refill == UINT_MAX ? 0 : refill - 1;
+}
+
+int weft_coop_spend(void)
+{
+    weft_task *t = weft__require_task("weft_coop_spend");
+    if (!t)
+        return WEFT_ENOTASK;
+    weft__coop_spend(t);
     return 0;
 }
 

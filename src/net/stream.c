@@ -54,6 +54,9 @@ static ssize_t raw_read(weft_stream *s, void *dst, size_t len, int64_t deadline)
 {
     if (s->broken)
         return weft__seterr(WEFT_ETLS, "stream fd %d: unusable after a TLS failure", s->fd);
+    /* Each read counts against the task's budget: a download that never
+     * finds the socket empty must still let the other tasks run. */
+    weft__coop_spend_here();
     if (s->ssl)
         return weft__tls_read(s, dst, len, deadline);
     /* The last read emptied the socket (request/response traffic): the next
@@ -148,8 +151,10 @@ ssize_t weft_stream_read_some(weft_stream *s, void *buf, size_t max, int64_t dea
 {
     if (max == 0)
         return 0;
-    if (s->end > s->start)
+    if (s->end > s->start) {
+        weft__coop_spend_here(); /* served from the buffer: still an operation */
         return (ssize_t)take(s, buf, max);
+    }
     if (max >= s->cap / 2) /* large reads skip the buffer */
         return raw_read(s, buf, max, deadline);
     ssize_t n = weft_stream_fill(s, s->cap, deadline);
@@ -160,6 +165,8 @@ ssize_t weft_stream_read_some(weft_stream *s, void *buf, size_t max, int64_t dea
 
 ssize_t weft_stream_read_exact(weft_stream *s, void *buf, size_t len, int64_t deadline)
 {
+    if (s->end - s->start >= len)
+        weft__coop_spend_here(); /* served from the buffer alone */
     size_t got = take(s, buf, len);
     while (got < len) {
         ssize_t n = weft_stream_read_some(s, (char *)buf + got, len - got, deadline);
@@ -179,6 +186,7 @@ ssize_t weft_stream_read_until(weft_stream *s, const void *delim, size_t delim_l
     if (!delim || delim_len == 0)
         return weft__seterr(-EINVAL, "weft_stream_read_until: empty delimiter");
     size_t searched = 0; /* bytes already known not to start the delimiter */
+    weft__coop_spend_here(); /* a line may well be in the buffer already */
     for (;;) {
         size_t have = s->end - s->start;
         const char *base = s->buf + s->start;
@@ -209,6 +217,7 @@ static ssize_t raw_write(weft_stream *s, const void *buf, size_t len, int64_t de
 {
     if (s->broken)
         return weft__seterr(WEFT_ETLS, "stream fd %d: unusable after a TLS failure", s->fd);
+    weft__coop_spend_here();
     if (s->ssl)
         return weft__tls_write(s, buf, len, deadline);
     for (;;) {
@@ -269,6 +278,7 @@ ssize_t weft_stream_writev(weft_stream *s, const struct iovec *iov, int iovcnt, 
             cnt++;
         }
         struct msghdr msg = { .msg_iov = local, .msg_iovlen = (size_t)cnt };
+        weft__coop_spend_here();
         ssize_t n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
         if (n < 0) {
             int err = errno;

@@ -39,6 +39,7 @@ int weft_event_wait_until(weft_event *ev, int64_t deadline)
     weft_task *t = weft__sync_task(ev, "weft_event_wait", &rc);
     if (!t)
         return rc;
+    weft__coop_spend(t);
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_event_wait: %s", weft_strerror(-ECANCELED));
     if (ev->is_set)

@@ -129,6 +129,7 @@ int weft_queue_put_until(weft_queue *q, void *item, int64_t deadline)
     weft_task *t = weft__sync_task(q, "weft_queue_put", &rc);
     if (!t)
         return rc;
+    weft__coop_spend(t);
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_queue_put: %s", weft_strerror(-ECANCELED));
     if (q->shut)
@@ -188,6 +189,7 @@ int weft_queue_get_until(weft_queue *q, void **item, int64_t deadline)
         return rc;
     if (!item)
         return weft__seterr(-EINVAL, "weft_queue_get: NULL item pointer");
+    weft__coop_spend(t);
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_queue_get: %s", weft_strerror(-ECANCELED));
     if (free_items(q) > 0) {
