@@ -130,21 +130,23 @@ void weft_set_start_limit(size_t n);
 #define WEFT_START_LIMIT_DEFAULT ((size_t)256)
 
 /*
- * The cooperative budget: a task may complete `n` operations in a row
- * without waiting; the next one first yields once, as weft_yield does,
- * except that the loop also polls I/O and fires due timers before the task
- * runs again.  Operations that count: fd reads and writes (weft_read,
- * weft_write, weft_wait_fd, and the streams of weft/net.h, reads served
- * from their buffer included), queue gets and puts, semaphore and lock
- * acquires, event waits, signal waits, weft_coop_spend.  The budget starts
- * afresh whenever the task really suspends (or yields), so a task that
- * waits now and then never notices it; one that loops over an fd, queue or
- * semaphore that is always ready (a fast download, a producer/consumer
- * storm) lets the others run every `n` operations instead of holding the
- * loop for the whole loop.  It costs a decrement per operation, no clock
- * read.  Like Tokio's budget.  Default WEFT_COOP_BUDGET_DEFAULT (128); 0
- * turns it off.  Applies to loops started afterwards and to the caller's
- * running loop.  Returns 0, or -EINVAL for n >= UINT_MAX - 1.  Does not
+ * The cooperative budget: a task may complete `n` operations in a row that
+ * did not have to wait; the next one first yields once.  The yield goes
+ * through the loop's I/O poll and due timers, and the task runs again
+ * behind every task that was ready or that they woke.  Operations that
+ * count: fd reads and writes and fd waits (weft_read, weft_write,
+ * weft_wait_fd, and the streams of weft/net.h, reads served from their
+ * buffer included), queue gets and puts, semaphore and lock acquires,
+ * event and signal waits, and weft_coop_spend.  The budget starts afresh
+ * whenever the task really suspends, so a task that waits now and then
+ * never meets it, and one that loops over an fd, queue or semaphore that
+ * is always ready (a fast download, a producer/consumer storm) lets the
+ * others run every `n` operations instead of holding the loop until its
+ * loop ends.  It counts operations, not time (a decrement per operation,
+ * no clock read).  Like Tokio's budget.  Default WEFT_COOP_BUDGET_DEFAULT
+ * (128); 0 turns it off.  Applies to loops started afterwards and to the
+ * caller's running loop (to the caller at once, to other tasks from their
+ * next suspension).  Returns 0, or -EINVAL for n == UINT_MAX.  Does not
  * suspend.
  */
 int weft_set_coop_budget(unsigned n);

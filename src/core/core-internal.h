@@ -108,6 +108,10 @@ struct weft_task {
     uint8_t cancel_cause;       /* weft_cancel_cause of the first cancel */
     int shield_depth;
     int status;                 /* the return value, once DONE */
+    /* Operations left in the cooperative budget (weft_set_coop_budget)
+     * before one yields; refilled whenever the task suspends.  (In what
+     * was padding: the handle stays 184 bytes.) */
+    uint32_t coop_left;
     const void *wait_obj;       /* for dumps: the task joined, ... */
     /* WEFT__WAIT_OTHER: describes wait_obj for dumps (sync primitives) */
     void (*wait_describe)(const weft_task *t, char *buf, size_t n);
@@ -160,12 +164,9 @@ struct weft_loop {
     size_t start_limit;            /* above it, started tasks go first */
     unsigned started_picks;        /* started tasks taken ahead of new ones */
     unsigned runs_since_poll;
-    /* The cooperative budget (weft_set_coop_budget): operations the running
-     * task may still complete without waiting before the next one yields.
-     * Refilled to coop_refill at every switch; coop_refill is the budget + 1,
-     * or UINT_MAX when the budget is off. */
-    unsigned coop_left;
-    unsigned coop_refill;
+    /* What a task's coop_left is refilled to when it suspends: the
+     * cooperative budget + 1, or 0 when the budget is off. */
+    uint32_t coop_refill;
     weft_task *deferred;           /* yielded for its budget: queued after the poll */
     int64_t now;                   /* CLOCK_MONOTONIC, once per iteration */
     size_t nalive;                 /* tasks not DONE */
@@ -270,7 +271,7 @@ void weft__coop_requeue(weft_loop *loop);
  * start of the operation, where a yield is safe (nothing held yet). */
 static inline void weft__coop_spend(weft_task *t)
 {
-    if (WEFT__UNLIKELY(--t->loop->coop_left == 0))
+    if (WEFT__UNLIKELY(--t->coop_left == 0))
         weft__coop_exhausted(t);
 }
 
@@ -279,10 +280,11 @@ static inline void weft__coop_spend(weft_task *t)
 static inline void weft__coop_spend_here(void)
 {
     weft_loop *loop = weft__tls_loop;
-    if (loop && loop->current && WEFT__UNLIKELY(--loop->coop_left == 0))
-        weft__coop_exhausted(loop->current);
+    weft_task *t = loop ? loop->current : NULL;
+    if (t && WEFT__UNLIKELY(--t->coop_left == 0))
+        weft__coop_exhausted(t);
 }
-unsigned weft__coop_refill_default(void);
+uint32_t weft__coop_refill_default(void);
 
 /* Whether any task is ready to run (started or new). */
 bool weft__ready(const weft_loop *loop);

@@ -59,7 +59,7 @@ static weft_loop *loop_new(void)
     loop->stacks.stack_size = WEFT_STACK_DEFAULT;
     loop->slow_ns = weft__slow_default_ns();
     loop->start_limit = weft__start_limit_default();
-    loop->coop_refill = loop->coop_left = weft__coop_refill_default();
+    loop->coop_refill = weft__coop_refill_default();
     loop->thread = pthread_self();
     loop->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->eventfd < 0 || weft__backend_init(loop) < 0) {

@@ -11,7 +11,6 @@
  * finishes, so a stream of short tasks reuses one warm stack.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -124,9 +123,6 @@ static inline void account_out(weft_loop *loop, weft_task *from)
         from->stack->run.last_run = t;
     }
     loop->run_start = t;
-    /* Whoever runs next starts with a full cooperative budget: the budget
-     * counts operations done without suspending. */
-    loop->coop_left = loop->coop_refill;
     /* Only this thread writes the counter: a relaxed load + store, no lock. */
     atomic_store_explicit(&loop->switches,
                           atomic_load_explicit(&loop->switches, memory_order_relaxed) + 1,
@@ -167,6 +163,8 @@ static inline void context_switch(weft_loop *loop, void **save, weft_task *to, b
 static void suspend_current(weft_loop *loop, weft_task *self)
 {
     account_out(loop, self);
+    /* The budget counts operations done without suspending. */
+    self->coop_left = loop->coop_refill;
     weft_task *next = rq_peek(loop);
     if (next == self && loop->runs_since_poll < WEFT__POLL_EVERY) {
         /* A yield with nobody else ready: carry on, but still count it, so
@@ -192,10 +190,8 @@ static void suspend_current(weft_loop *loop, weft_task *self)
 void weft__coop_exhausted(weft_task *t)
 {
     weft_loop *loop = t->loop;
-    if (loop->coop_refill == UINT_MAX) {
-        loop->coop_left = UINT_MAX; /* the budget is off */
-        return;
-    }
+    if (loop->coop_refill == 0)
+        return; /* the budget is off: the counter wrapped, 2^32 operations to go */
     /* Through the loop's poll and timers before it runs again, and behind
      * the tasks they wake (as Tokio defers such a task): a task that is
      * always ready must neither delay a timer until the next
@@ -206,9 +202,9 @@ void weft__coop_exhausted(weft_task *t)
     loop->deferred = t;
     loop->runs_since_poll = WEFT__POLL_EVERY;
     suspend_current(loop, t);
-    /* The switch refilled the budget; the operation that yielded is the
+    /* The suspension refilled the budget; the operation that yielded is the
      * first of the new one. */
-    loop->coop_left--;
+    t->coop_left--;
 }
 
 void weft__coop_requeue(weft_loop *loop)
@@ -462,6 +458,7 @@ weft_task *weft_spawn_named(weft_task_fn fn, void *arg, const weft_task_opts *op
     t->arg = arg;
     t->stack_size = stack_size;
     t->deadline = WEFT_NO_DEADLINE;
+    t->coop_left = loop->coop_refill;
     t->state = WEFT__NEW;
     weft__list_push_back(&loop->tasks, &t->all_link);
     loop->nalive++;
@@ -589,36 +586,39 @@ int weft_yield(void)
     return 0;
 }
 
-static atomic_uint coop_refill_setting = WEFT_COOP_BUDGET_DEFAULT + 1;
+static _Atomic uint32_t coop_refill_setting = WEFT_COOP_BUDGET_DEFAULT + 1;
 
-unsigned weft__coop_refill_default(void)
+uint32_t weft__coop_refill_default(void)
 {
     return atomic_load_explicit(&coop_refill_setting, memory_order_relaxed);
 }
 
 int weft_set_coop_budget(unsigned n)
 {
-    if (n >= UINT_MAX - 1)
+    if (n >= UINT32_MAX)
         return weft__seterr(-EINVAL, "weft_set_coop_budget: budget %u too large (0 turns it "
                                      "off)", n);
-    unsigned refill = n ? n + 1 : UINT_MAX;
+    uint32_t refill = n ? (uint32_t)n + 1 : 0;
     atomic_store_explicit(&coop_refill_setting, refill, memory_order_relaxed);
     weft_loop *loop = weft__loop();
     if (loop) {
         loop->coop_refill = refill;
-        if (loop->coop_left > refill)
-            loop->coop_left = refill;
+        /* The caller's own budget changes now; other tasks' at their next
+         * suspension. */
+        weft_task *t = loop->current;
+        if (t && (t->coop_left > refill || refill == 0))
+            t->coop_left = refill;
     }
     return 0;
 }
 
 unsigned weft_coop_budget(void)
 {
-    unsigned refill = atomic_load_explicit(&coop_refill_setting, memory_order_relaxed);
+    uint32_t refill = atomic_load_explicit(&coop_refill_setting, memory_order_relaxed);
     weft_loop *loop = weft__loop();
     if (loop)
         refill = loop->coop_refill;
-    return refill == UINT_MAX ? 0 : refill - 1;
+    return refill ? refill - 1 : 0;
 }
 
 int weft_coop_spend(void)
