@@ -130,26 +130,26 @@ void weft_set_start_limit(size_t n);
 #define WEFT_START_LIMIT_DEFAULT ((size_t)256)
 
 /*
- * The cooperative budget: a task may complete `n` operations in a row that
- * did not have to wait; the next one first yields once.  The yield goes
+ * The cooperative budget: a task completes at most `n` operations in a row
+ * that did not have to wait; after the n-th it yields once.  The yield goes
  * through the loop's I/O poll and due timers, and the task runs again
  * behind every task that was ready or that they woke.  Operations that
- * count: fd reads and writes and fd waits (weft_read, weft_write,
- * weft_wait_fd, and the streams of weft/net.h, reads served from their
- * buffer included), queue gets and puts, semaphore and lock acquires,
- * event and signal waits, and weft_coop_spend.  The budget starts afresh
- * whenever the task really suspends, so a task that waits now and then
- * never meets it, and one that loops over an fd, queue or semaphore that
- * is always ready (a fast download, a producer/consumer storm) lets the
- * others run every `n` operations instead of holding the loop until its
- * loop ends.  It counts operations, not time (a decrement per operation,
- * no clock read).  Like Tokio's budget.  Default WEFT_COOP_BUDGET_DEFAULT
- * (128); 0 turns it off.  Applies to loops started afterwards and to the
- * caller's running loop (to the caller at once, to other tasks from their
- * next suspension).  Returns 0, or -EINVAL for n == UINT_MAX.  Does not
- * suspend.
+ * count: fd reads and writes and fd waits that did not wait (weft_read,
+ * weft_write, weft_wait_fd, and the streams of weft/net.h, reads served
+ * from their buffer included), queue gets and puts, semaphore and lock
+ * acquires, event and signal waits that found what they wanted, and
+ * weft_coop_spend.  The budget starts afresh whenever the task really
+ * suspends, so a task that waits now and then never meets it, and one that
+ * loops over an fd, queue or semaphore that is always ready (a fast
+ * download, a producer/consumer storm) lets the others run every `n`
+ * operations instead of holding the loop until its loop ends.  It counts
+ * operations, not time (a decrement per operation, no clock read).  Like
+ * Tokio's budget.  Default WEFT_COOP_BUDGET_DEFAULT (128); 0 turns it off.
+ * Applies to loops started afterwards and to the caller's running loop (to
+ * the caller at once, to other tasks from their next suspension).  Does
+ * not suspend.
  */
-int weft_set_coop_budget(unsigned n);
+void weft_set_coop_budget(unsigned n);
 #define WEFT_COOP_BUDGET_DEFAULT 128u
 
 /* The budget in force: the running loop's, else the one new loops get
@@ -158,11 +158,12 @@ unsigned weft_coop_budget(void);
 
 /*
  * Count one operation against the calling task's cooperative budget (see
- * weft_set_coop_budget) and, when the budget is spent, yield once: for a
- * source weft does not know (a ring buffer of your own, a long computation
- * in steps) that must not hold the loop (Tokio's consume_budget).  Returns
- * 0, WEFT_ENOTASK outside a task.  Suspends only when the budget is spent;
- * cancellation does not make it fail (check weft_cancelled()).
+ * weft_set_coop_budget) and yield once when it was the budget's last: for
+ * a source weft does not know (a ring buffer of your own, a long
+ * computation in steps) that must not hold the loop (Tokio's
+ * consume_budget).  Returns 0, WEFT_ENOTASK outside a task.  Suspends only
+ * when the budget is spent; cancellation does not make it fail (check
+ * weft_cancelled()).
  */
 int weft_coop_spend(void);
 

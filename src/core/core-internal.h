@@ -165,7 +165,8 @@ struct weft_loop {
     unsigned started_picks;        /* started tasks taken ahead of new ones */
     unsigned runs_since_poll;
     /* What a task's coop_left is refilled to when it suspends: the
-     * cooperative budget + 1, or 0 when the budget is off. */
+     * cooperative budget, 0 when it is off (the counter then wraps and
+     * meets 0 again only after 2^32 operations). */
     uint32_t coop_refill;
     weft_task *deferred;           /* yielded for its budget: queued after the poll */
     int64_t now;                   /* CLOCK_MONOTONIC, once per iteration */
@@ -258,17 +259,19 @@ static inline weft__task_run *weft__run(weft_task *t)
 }
 
 /* The running task's budget is spent: yield once, through the loop's poll
- * and timers, then go on with a fresh budget.  With the budget off, only
- * refill the counter. */
+ * and timers; the suspension refills the budget.  Nothing when the budget
+ * is off. */
 void weft__coop_exhausted(weft_task *t);
 /* Loop context, after the poll and the timers: queue the task that yielded
  * for its budget, behind the tasks they woke. */
 void weft__coop_requeue(weft_loop *loop);
 
-/* Count one operation that may complete without waiting (an fd read or
- * write, a queue get or put, a free permit, ...) against the running
- * task's budget: a decrement and a branch, no clock read.  Call it at the
- * start of the operation, where a yield is safe (nothing held yet). */
+/* Count an operation that has just completed without waiting (an fd read
+ * or write that did not meet EAGAIN, a queue get or put, a free permit,
+ * ...) against the running task's budget, and yield when it was the
+ * budget's last: a decrement and a branch, no clock read.  Call it with
+ * the operation done and its result in hand, where the task could have
+ * suspended anyway. */
 static inline void weft__coop_spend(weft_task *t)
 {
     if (WEFT__UNLIKELY(--t->coop_left == 0))

@@ -201,10 +201,7 @@ void weft__coop_exhausted(weft_task *t)
     t->state = WEFT__READY;
     loop->deferred = t;
     loop->runs_since_poll = WEFT__POLL_EVERY;
-    suspend_current(loop, t);
-    /* The suspension refilled the budget; the operation that yielded is the
-     * first of the new one. */
-    t->coop_left--;
+    suspend_current(loop, t); /* refills the budget */
 }
 
 void weft__coop_requeue(weft_loop *loop)
@@ -586,19 +583,16 @@ int weft_yield(void)
     return 0;
 }
 
-static _Atomic uint32_t coop_refill_setting = WEFT_COOP_BUDGET_DEFAULT + 1;
+static _Atomic uint32_t coop_refill_setting = WEFT_COOP_BUDGET_DEFAULT;
 
 uint32_t weft__coop_refill_default(void)
 {
     return atomic_load_explicit(&coop_refill_setting, memory_order_relaxed);
 }
 
-int weft_set_coop_budget(unsigned n)
+void weft_set_coop_budget(unsigned n)
 {
-    if (n >= UINT32_MAX)
-        return weft__seterr(-EINVAL, "weft_set_coop_budget: budget %u too large (0 turns it "
-                                     "off)", n);
-    uint32_t refill = n ? (uint32_t)n + 1 : 0;
+    uint32_t refill = n;
     atomic_store_explicit(&coop_refill_setting, refill, memory_order_relaxed);
     weft_loop *loop = weft__loop();
     if (loop) {
@@ -609,7 +603,6 @@ int weft_set_coop_budget(unsigned n)
         if (t && (t->coop_left > refill || refill == 0))
             t->coop_left = refill;
     }
-    return 0;
 }
 
 unsigned weft_coop_budget(void)
@@ -618,7 +611,7 @@ unsigned weft_coop_budget(void)
     weft_loop *loop = weft__loop();
     if (loop)
         refill = loop->coop_refill;
-    return refill ? refill - 1 : 0;
+    return refill;
 }
 
 int weft_coop_spend(void)

@@ -56,11 +56,11 @@ int weft_lock_acquire_until(weft_lock *lock, int64_t deadline)
     weft_task *t = weft__sync_task(lock, "weft_lock_acquire", &rc);
     if (!t)
         return rc;
-    weft__coop_spend(t);
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_lock_acquire: %s", weft_strerror(-ECANCELED));
     if (!lock->owner) {
         lock->owner = t;
+        weft__coop_spend(t);
         return 0;
     }
     if (lock->owner == t)

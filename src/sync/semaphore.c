@@ -65,11 +65,11 @@ int weft_sem_acquire_until(weft_sem *sem, int64_t deadline)
     weft_task *t = weft__sync_task(sem, "weft_sem_acquire", &rc);
     if (!t)
         return rc;
-    weft__coop_spend(t);
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_sem_acquire: %s", weft_strerror(-ECANCELED));
     if (sem->count > 0) {
         sem->count--;
+        weft__coop_spend(t);
         return 0;
     }
     weft__waiter w;

@@ -172,14 +172,14 @@ static void test_always_readable_fd(void **state)
 static int main_devzero_off(void *arg)
 {
     (void)arg;
-    assert_int_equal(weft_set_coop_budget(0), 0);
+    weft_set_coop_budget(0);
     assert_int_equal(weft_coop_budget(), 0);
     int64_t slow = weft_slow_ms();
     weft_set_slow_ms(0); /* it does hold the loop: no report */
     storm("the same with the budget off", devzero_reader, NULL, NULL);
     weft_set_slow_ms(slow);
     assert_int_equal(S.max_streak[0], (long)(TOTAL / PIECE));
-    assert_int_equal(weft_set_coop_budget(WEFT_COOP_BUDGET_DEFAULT), 0);
+    weft_set_coop_budget(WEFT_COOP_BUDGET_DEFAULT);
     return 0;
 }
 
@@ -350,15 +350,15 @@ static void test_uncontended_semaphore(void **state)
 
 #define SMALL 8
 
-/* After a real suspension the budget is full: `SMALL` operations run
- * without yielding, the next one yields once (the spinner runs). */
+/* After a real suspension the budget is full: `SMALL` - 1 operations run
+ * without yielding, the next one yields once when done (the spinner runs). */
 typedef void (*op_fn)(void *ctx);
 
 static void check_op(const char *name, op_fn op, void *ctx)
 {
     assert_int_equal(weft_yield(), 0); /* a fresh budget */
     long before = S.runs;
-    for (int i = 0; i < SMALL; i++)
+    for (int i = 0; i < SMALL - 1; i++)
         op(ctx);
     if (S.runs != before) {
         fprintf(stderr, "%s: yielded within the budget\n", name);
@@ -366,7 +366,7 @@ static void check_op(const char *name, op_fn op, void *ctx)
     }
     op(ctx);
     if (S.runs != before + 1) {
-        fprintf(stderr, "%s: %ld yields after budget + 1 operations, want 1\n", name,
+        fprintf(stderr, "%s: %ld yields after `budget` operations, want 1\n", name,
                 S.runs - before);
         fail();
     }
@@ -464,7 +464,8 @@ static int every_op(void *arg)
     assert_true(weft_stream_fill(s, 4096, WEFT_NO_DEADLINE) == (ssize_t)sizeof data);
     check_op("weft_stream_read_some", op_stream, s);
     check_op("weft_stream_read_exact", op_stream_exact, s);
-    op_stream(s); /* 27 bytes read so far: back to the start of a line */
+    char rest[4]; /* back to the start of a line */
+    assert_true(weft_stream_read_until(s, "\n", 1, rest, sizeof rest, WEFT_NO_DEADLINE) > 0);
     check_op("weft_stream_read_until", op_stream_line, s);
     check_op("weft_stream_write_all", op_stream_write, w);
     weft_stream_close(s);
@@ -484,7 +485,7 @@ static int suspends_now_and_then(void *arg)
     weft_sem *sem = arg;
     for (int round = 0; round < 100; round++) {
         long before = S.runs;
-        for (int i = 0; i < SMALL; i++) {
+        for (int i = 0; i < SMALL - 1; i++) {
             assert_int_equal(weft_sem_acquire(sem), 0);
             weft_sem_release(sem);
         }
@@ -497,7 +498,7 @@ static int suspends_now_and_then(void *arg)
 static int main_each_op(void *arg)
 {
     (void)arg;
-    assert_int_equal(weft_set_coop_budget(SMALL), 0);
+    weft_set_coop_budget(SMALL);
     assert_int_equal(weft_coop_budget(), SMALL);
     reset_state();
     weft_task *sp = spawn_named(spinner, NULL, "spinner");
@@ -510,7 +511,7 @@ static int main_each_op(void *arg)
     S.stop = true;
     assert_int_equal(join_status(sp), 0);
     weft_sem_close(&sem);
-    assert_int_equal(weft_set_coop_budget(WEFT_COOP_BUDGET_DEFAULT), 0);
+    weft_set_coop_budget(WEFT_COOP_BUDGET_DEFAULT);
     return 0;
 }
 
@@ -525,12 +526,10 @@ static void test_each_operation_counts(void **state)
 static int main_knob(void *arg)
 {
     (void)arg;
-    assert_int_equal(weft_set_coop_budget(UINT_MAX), -EINVAL);
-    assert_contains(weft_errmsg(), "weft_set_coop_budget");
     assert_int_equal(weft_coop_budget(), WEFT_COOP_BUDGET_DEFAULT);
-    assert_int_equal(weft_set_coop_budget(1), 0);
+    weft_set_coop_budget(1);
     assert_int_equal(weft_coop_budget(), 1);
-    assert_int_equal(weft_set_coop_budget(WEFT_COOP_BUDGET_DEFAULT), 0);
+    weft_set_coop_budget(WEFT_COOP_BUDGET_DEFAULT);
     return 0;
 }
 
@@ -541,9 +540,9 @@ static void test_knob(void **state)
     assert_int_equal(weft_coop_spend(), WEFT_ENOTASK); /* outside a task */
     run_task(main_knob);
     /* Set outside a loop: the default of loops started afterwards. */
-    assert_int_equal(weft_set_coop_budget(3), 0);
+    weft_set_coop_budget(3);
     assert_int_equal(weft_coop_budget(), 3);
-    assert_int_equal(weft_set_coop_budget(WEFT_COOP_BUDGET_DEFAULT), 0);
+    weft_set_coop_budget(WEFT_COOP_BUDGET_DEFAULT);
 }
 
 int main(void)
