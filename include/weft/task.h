@@ -131,9 +131,10 @@ void weft_set_start_limit(size_t n);
 
 /*
  * The cooperative budget: a task completes at most `n` operations in a row
- * that did not have to wait; after the n-th it yields once.  The yield goes
- * through the loop's I/O poll and due timers, and the task runs again
- * behind every task that was ready or that they woke.  Operations that
+ * that did not have to wait; after the n-th it yields once: it runs again
+ * behind every task that was ready, and, when the loop has not polled for
+ * a millisecond or so, behind the timers that came due and the I/O that
+ * came ready meanwhile too.  Operations that
  * count: fd reads and writes and fd waits that did not wait (weft_read,
  * weft_write, weft_wait_fd, and the streams of weft/net.h, reads served
  * from their buffer included), queue gets and puts, semaphore and lock

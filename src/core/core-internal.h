@@ -20,6 +20,12 @@
  * storm of ready tasks cannot starve the network. */
 #define WEFT__POLL_EVERY 64
 
+/* A task that yields for its cooperative budget makes the loop poll I/O and
+ * fire timers first when the loop last did so at least this long ago (by
+ * the coarse clock, so: when it has ticked since); more often, an epoll_wait
+ * per budget would cost more than the operations it interrupts. */
+#define WEFT__COOP_POLL_NS ((int64_t)1000000)
+
 /* weft_now() is refreshed at a switch when the coarse clock is this far
  * ahead of it (see account_out in task.c). */
 #define WEFT__NOW_MAX_LAG_NS ((int64_t)2 * 1000000)
@@ -169,6 +175,7 @@ struct weft_loop {
      * meets 0 again only after 2^32 operations). */
     uint32_t coop_refill;
     weft_task *deferred;           /* yielded for its budget: queued after the poll */
+    int64_t polled_at;             /* coarse ns of the last poll phase */
     int64_t now;                   /* CLOCK_MONOTONIC, once per iteration */
     size_t nalive;                 /* tasks not DONE */
     weft__list tasks;              /* tasks not DONE, in spawn order */

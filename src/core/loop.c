@@ -78,6 +78,8 @@ static void loop_iterate(weft_loop *loop)
 {
     weft__run_ready(loop);
     loop->runs_since_poll = 0;
+    /* The coarse time of the last switch to this context: about now. */
+    loop->polled_at = loop->run_start;
     loop->now = weft__clock_ns();
     weft__timers_run(loop);
     if (weft__ready(loop) || loop->deferred) {

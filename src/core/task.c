@@ -192,15 +192,20 @@ void weft__coop_exhausted(weft_task *t)
     weft_loop *loop = t->loop;
     if (loop->coop_refill == 0)
         return; /* the budget is off: the counter wrapped, 2^32 operations to go */
-    /* Through the loop's poll and timers before it runs again, and behind
-     * the tasks they wake (as Tokio defers such a task): a task that is
-     * always ready must neither delay a timer until the next
-     * WEFT__POLL_EVERY nor run once more before the task the timer woke.
-     * Only the running task can get here, and it goes to the loop context
-     * at once, so one slot is enough. */
     t->state = WEFT__READY;
-    loop->deferred = t;
-    loop->runs_since_poll = WEFT__POLL_EVERY;
+    if (weft__coarse_ns() - loop->polled_at < WEFT__COOP_POLL_NS) {
+        /* The loop polled a moment ago: behind the ready tasks, no more. */
+        rq_push(loop, t);
+    } else {
+        /* Through the loop's poll and timers before it runs again, and
+         * behind the tasks they wake (as Tokio defers such a task): a task
+         * that is always ready must neither delay a timer until the next
+         * WEFT__POLL_EVERY nor run once more before the task the timer
+         * woke.  Only the running task can get here, and it goes to the
+         * loop context at once, so one slot is enough. */
+        loop->deferred = t;
+        loop->runs_since_poll = WEFT__POLL_EVERY;
+    }
     suspend_current(loop, t); /* refills the budget */
 }
 
