@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -302,7 +301,7 @@ static int main_queue(void *arg)
     storm("queue producer/consumer storm", producer, consumer, NULL);
     assert_int_equal(weft_queue_close(&storm_q), 0);
     assert_fair();
-    /* Each side yields at least every budget + 1 operations. */
+    /* Each side yields at least every `budget` operations (+ one that waited). */
     assert_true(S.runs >= QITEMS / ((long)weft_coop_budget() + 1) / 2);
     return 0;
 }
