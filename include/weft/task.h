@@ -134,21 +134,21 @@ void weft_set_start_limit(size_t n);
  * that did not have to wait; after the n-th it yields once: it runs again
  * behind every task that was ready, and, when the loop has not polled for
  * a millisecond or so, behind the timers that came due and the I/O that
- * came ready meanwhile too.  Operations that
- * count: fd reads and writes and fd waits that did not wait (weft_read,
- * weft_write, weft_wait_fd, and the streams of weft/net.h, reads served
- * from their buffer included), queue gets and puts, semaphore and lock
- * acquires, event and signal waits that found what they wanted, and
- * weft_coop_spend.  The budget starts afresh whenever the task really
- * suspends, so a task that waits now and then never meets it, and one that
- * loops over an fd, queue or semaphore that is always ready (a fast
- * download, a producer/consumer storm) lets the others run every `n`
- * operations instead of holding the loop until its loop ends.  It counts
- * operations, not time (a decrement per operation, no clock read).  Like
- * Tokio's budget.  Default WEFT_COOP_BUDGET_DEFAULT (128); 0 turns it off.
+ * came ready meanwhile too.  Operations that count: fd reads and writes
+ * and fd waits that did not wait (weft_read, weft_write, weft_wait_fd, and
+ * the streams of weft/net.h, reads served from their buffer included),
+ * queue gets and puts, semaphore and lock acquires, event and signal waits
+ * that found what they wanted, and weft_coop_spend.  The budget starts
+ * afresh whenever the task waits (weft_yield does not refill it), so a
+ * task that waits now and then never meets it, and one that loops over an
+ * fd, queue or semaphore that is always ready (a fast download, a
+ * producer/consumer storm) lets the others run every `n` operations
+ * instead of holding the loop until its loop ends.  It counts operations,
+ * not time (a decrement per operation, no clock read).  Like Tokio's
+ * budget.  Default WEFT_COOP_BUDGET_DEFAULT (128); 0 turns it off.
  * Applies to loops started afterwards and to the caller's running loop (to
- * the caller at once, to other tasks from their next suspension).  Does
- * not suspend.
+ * the caller at once, to other tasks from their next wait).  Does not
+ * suspend.
  */
 void weft_set_coop_budget(unsigned n);
 #define WEFT_COOP_BUDGET_DEFAULT 128u

@@ -115,8 +115,9 @@ struct weft_task {
     int shield_depth;
     int status;                 /* the return value, once DONE */
     /* Operations left in the cooperative budget (weft_set_coop_budget)
-     * before one yields; refilled whenever the task suspends.  (In what
-     * was padding: the handle stays 184 bytes.) */
+     * before one yields; refilled whenever the task waits (weft__wait) or
+     * yields for the budget.  (In what was padding: the handle stays 184
+     * bytes.) */
     uint32_t coop_left;
     const void *wait_obj;       /* for dumps: the task joined, ... */
     /* WEFT__WAIT_OTHER: describes wait_obj for dumps (sync primitives) */
@@ -170,7 +171,7 @@ struct weft_loop {
     size_t start_limit;            /* above it, started tasks go first */
     unsigned started_picks;        /* started tasks taken ahead of new ones */
     unsigned runs_since_poll;
-    /* What a task's coop_left is refilled to when it suspends: the
+    /* What a task's coop_left is refilled to when it waits: the
      * cooperative budget, 0 when it is off (the counter then wraps and
      * meets 0 again only after 2^32 operations). */
     uint32_t coop_refill;
@@ -265,8 +266,8 @@ static inline weft__task_run *weft__run(weft_task *t)
     return &t->stack->run;
 }
 
-/* The running task's budget is spent: yield once, through the loop's poll
- * and timers; the suspension refills the budget.  Nothing when the budget
+/* The running task's budget is spent: refill it and yield once (through
+ * the loop's poll and timers when they are due).  Nothing when the budget
  * is off. */
 void weft__coop_exhausted(weft_task *t);
 /* Loop context, after the poll and the timers: queue the task that yielded
