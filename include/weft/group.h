@@ -60,7 +60,9 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
 /*
  * Wait until every child has finished (children spawned meanwhile too).
  * Returns 0 when all succeeded; otherwise the status of the first child
- * to fail (in order of finishing).  When the caller is cancelled, or
+ * to fail (in order of finishing), leaving out the children that
+ * weft_group_next has returned (the caller has had their status).  When
+ * the caller is cancelled, or
  * `deadline` passes, the children are cancelled, waited for (shielded), and
  * the call returns -ECANCELED / -ETIMEDOUT.  Other errors: -EINVAL (NULL),
  * -EBUSY (another task waits on it), -EDEADLK (a child of `g` waiting for
@@ -68,6 +70,46 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
  */
 int weft_group_wait(weft_group *g);
 int weft_group_wait_until(weft_group *g, int64_t deadline);
+
+/*
+ * The next child to finish (asyncio.wait(FIRST_COMPLETED), as_completed,
+ * Tokio's JoinSet::join_next): returns the index of a child that has
+ * finished (as weft_group_spawn returned it), its status in *status and its
+ * message in *message (either may be NULL; the message as for
+ * weft_group_status, valid until the group is freed).  Children come in the
+ * order they finished, each once: a child returned here is never returned
+ * again.  Returns at once when a child has finished and was not returned
+ * yet, else suspends until one finishes.  Works with both policies (under
+ * fail-fast, the siblings cancelled by a failure come next, each with its
+ * -ECANCELED).
+ *
+ * Errors: -ECHILD when no child is left (every child spawned so far was
+ * returned, none runs): the end of the loop.  -ECANCELED (the caller was
+ * cancelled) or -ETIMEDOUT (`deadline` passed; absolute, WEFT_NO_DEADLINE
+ * for none; an expired one still returns a child that has finished) while
+ * children still run: unlike weft_group_wait, these leave the children
+ * running (wait for a hedge, then spawn one); call weft_group_wait
+ * before freeing the group, which cancels and waits for them if the
+ * caller is cancelled.  -EINVAL (NULL, or a group of another thread's
+ * loop), -EBUSY (another task waits on the group), -EDEADLK (a child of
+ * `g`), WEFT_ENOTASK.  A child that finished in the loop iteration in which
+ * the wait was cancelled or timed out is returned, not lost.
+ *
+ * Race two mirrors, keep the first success, cancel the rest:
+ *
+ *     int i, st, winner = -1;
+ *     while ((i = weft_group_next(g, &st, NULL)) >= 0)
+ *         if (st >= 0 && winner < 0) {
+ *             winner = i;
+ *             weft_group_cancel(g);    // the losers come next, -ECANCELED
+ *         }
+ *     rc = weft_group_wait(g);         // 0: every child was returned above
+ *
+ * Suspends (unless a finished child is waiting to be returned).
+ */
+int weft_group_next(weft_group *g, int *status, const char **message);
+int weft_group_next_until(weft_group *g, int *status, const char **message,
+                          int64_t deadline);
 
 /* Cancel every running child (cause: group cancelled); later spawns fail
  * with -ECANCELED.  Does not suspend: wait to see them finish. */

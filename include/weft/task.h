@@ -132,6 +132,45 @@ int weft_yield(void);
 void weft_set_start_limit(size_t n);
 #define WEFT_START_LIMIT_DEFAULT ((size_t)256)
 
+/*
+ * The cooperative budget: a task completes at most `n` operations in a row
+ * that did not have to wait; after the n-th it yields once: it runs again
+ * behind every task that was ready, and, when the loop has not polled for
+ * a millisecond or so, behind the timers that came due and the I/O that
+ * came ready meanwhile too.  Operations that count: fd reads and writes
+ * and fd waits that did not wait (weft_read, weft_write, weft_wait_fd, and
+ * the streams of weft/net.h, reads served from their buffer included),
+ * queue gets and puts, semaphore and lock acquires, event and signal waits
+ * that found what they wanted, and weft_coop_spend.  The budget starts
+ * afresh whenever the task waits (weft_yield does not refill it), so a
+ * task that waits now and then never meets it, and one that loops over an
+ * fd, queue or semaphore that is always ready (a fast download, a
+ * producer/consumer storm) lets the others run every `n` operations
+ * instead of holding the loop until its loop ends.  It counts operations,
+ * not time (a decrement per operation, no clock read).  Like Tokio's
+ * budget.  Default WEFT_COOP_BUDGET_DEFAULT (128); 0 turns it off.
+ * Applies to loops started afterwards and to the caller's running loop (to
+ * the caller at once, to other tasks from their next wait).  Does not
+ * suspend.
+ */
+void weft_set_coop_budget(unsigned n);
+#define WEFT_COOP_BUDGET_DEFAULT 128u
+
+/* The budget in force: the running loop's, else the one new loops get
+ * (0 = off).  Does not suspend. */
+unsigned weft_coop_budget(void);
+
+/*
+ * Count one operation against the calling task's cooperative budget (see
+ * weft_set_coop_budget) and yield once when it was the budget's last: for
+ * a source weft does not know (a ring buffer of your own, a long
+ * computation in steps) that must not hold the loop (Tokio's
+ * consume_budget).  Returns 0, WEFT_ENOTASK outside a task.  Suspends only
+ * when the budget is spent; cancellation does not make it fail (check
+ * weft_cancelled()).
+ */
+int weft_coop_spend(void);
+
 /* The calling task, or NULL outside a task. */
 weft_task *weft_current(void);
 

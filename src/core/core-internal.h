@@ -20,6 +20,12 @@
  * storm of ready tasks cannot starve the network. */
 #define WEFT__POLL_EVERY 64
 
+/* A task that yields for its cooperative budget makes the loop poll I/O and
+ * fire timers first when the loop last did so at least this long ago (by
+ * the coarse clock, so: when it has ticked since); more often, an epoll_wait
+ * per budget would cost more than the operations it interrupts. */
+#define WEFT__COOP_POLL_NS ((int64_t)1000000)
+
 /* The loop's cached time is refreshed at a switch when the coarse clock
  * is this far ahead of it (see account_out in task.c). */
 #define WEFT__NOW_MAX_LAG_NS ((int64_t)2 * 1000000)
@@ -109,6 +115,11 @@ struct weft_task {
     uint8_t cancel_cause;       /* weft_cancel_cause of the first cancel */
     int shield_depth;
     int status;                 /* the return value, once DONE */
+    /* Operations left in the cooperative budget (weft_set_coop_budget)
+     * before one yields; refilled whenever the task waits (weft__wait) or
+     * yields for the budget.  (In what was padding: the handle stays 184
+     * bytes.) */
+    uint32_t coop_left;
     const void *wait_obj;       /* for dumps: the task joined, ... */
     /* WEFT__WAIT_OTHER: describes wait_obj for dumps (sync primitives) */
     void (*wait_describe)(const weft_task *t, char *buf, size_t n);
@@ -161,6 +172,12 @@ struct weft_loop {
     size_t start_limit;            /* above it, started tasks go first */
     unsigned started_picks;        /* started tasks taken ahead of new ones */
     unsigned runs_since_poll;
+    /* What a task's coop_left is refilled to when it waits: the
+     * cooperative budget, 0 when it is off (the counter then wraps and
+     * meets 0 again only after 2^32 operations). */
+    uint32_t coop_refill;
+    weft_task *deferred;           /* yielded for its budget: queued after the poll */
+    int64_t polled_at;             /* coarse ns of the last poll phase */
     int64_t now;                   /* cached CLOCK_MONOTONIC: every iteration, a
                                     * lagging switch, every weft_now() */
     size_t nalive;                 /* tasks not DONE */
@@ -250,6 +267,37 @@ static inline weft__task_run *weft__run(weft_task *t)
 {
     return &t->stack->run;
 }
+
+/* The running task's budget is spent: refill it and yield once (through
+ * the loop's poll and timers when they are due).  Nothing when the budget
+ * is off. */
+void weft__coop_exhausted(weft_task *t);
+/* Loop context, after the poll and the timers: queue the task that yielded
+ * for its budget, behind the tasks they woke. */
+void weft__coop_requeue(weft_loop *loop);
+
+/* Count an operation that has just completed without waiting (an fd read
+ * or write that did not meet EAGAIN, a queue get or put, a free permit,
+ * ...) against the running task's budget, and yield when it was the
+ * budget's last: a decrement and a branch, no clock read.  Call it with
+ * the operation done and its result in hand, where the task could have
+ * suspended anyway. */
+static inline void weft__coop_spend(weft_task *t)
+{
+    if (WEFT__UNLIKELY(--t->coop_left == 0))
+        weft__coop_exhausted(t);
+}
+
+/* As weft__coop_spend, for code that has no task at hand: a no-op outside
+ * a task (in posted calls, or with no loop). */
+static inline void weft__coop_spend_here(void)
+{
+    weft_loop *loop = weft__tls_loop;
+    weft_task *t = loop ? loop->current : NULL;
+    if (t && WEFT__UNLIKELY(--t->coop_left == 0))
+        weft__coop_exhausted(t);
+}
+uint32_t weft__coop_refill_default(void);
 
 /* Whether any task is ready to run (started or new). */
 bool weft__ready(const weft_loop *loop);

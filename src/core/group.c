@@ -2,15 +2,20 @@
 /* Task groups (collect / fail-fast), bounded fan-out, wait_for and
  * deadline scopes: structured concurrency over tasks. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core-internal.h"
 
+#define NO_CHILD SIZE_MAX
+
 typedef struct weft__child {
     weft_task *task; /* NULL once finished */
     int status;
     char *message;   /* the child's weft_errmsg at its end, or NULL */
+    size_t done_next; /* the next in the finished, unreaped FIFO */
 } weft__child;
 
 struct weft_group {
@@ -23,7 +28,11 @@ struct weft_group {
     bool cancelled;      /* weft_group_cancel, or failed fast */
     bool failed;         /* first_error is set */
     int first_error;
-    weft_task *waiter;   /* the task in weft_group_wait */
+    weft_task *waiter;   /* the task in weft_group_wait or weft_group_next */
+    bool waiter_next;    /* it is in weft_group_next: wake it at every end */
+    /* Children that have finished and weft_group_next has not returned
+     * yet, in the order they finished (linked by done_next). */
+    size_t done_head, done_tail;
 };
 
 weft_group *weft_group_new(const weft_group_opts *opts)
@@ -40,6 +49,7 @@ weft_group *weft_group_new(const weft_group_opts *opts)
     }
     g->loop = loop;
     g->deadline = WEFT_NO_DEADLINE;
+    g->done_head = g->done_tail = NO_CHILD;
     if (opts) {
         g->policy = opts->policy;
         if (opts->timeout_ms)
@@ -64,6 +74,13 @@ void weft__group_child_done(weft_group *g, weft_task *t)
         c->message = strdup(t->errmsg);
     t->group = NULL;
     g->running--;
+    size_t i = t->group_index;
+    c->done_next = NO_CHILD;
+    if (g->done_tail == NO_CHILD)
+        g->done_head = i;
+    else
+        g->children[g->done_tail].done_next = i;
+    g->done_tail = i;
     if (t->status < 0 && !g->failed) {
         g->failed = true;
         g->first_error = t->status;
@@ -72,7 +89,7 @@ void weft__group_child_done(weft_group *g, weft_task *t)
             cancel_running(g, WEFT_CANCEL_SIBLING_FAILED);
         }
     }
-    if (g->running == 0 && g->waiter)
+    if (g->waiter && (g->running == 0 || g->waiter_next))
         weft__wake(g->waiter, 0);
 }
 
@@ -161,13 +178,77 @@ int weft_group_wait_until(weft_group *g, int64_t deadline)
         return weft__seterr(rc, "weft_group_wait: %s; the children were cancelled and "
                                 "have finished", weft_strerror(rc));
     }
-    if (g->failed)
-        return weft__seterr(g->first_error, "weft_group_wait: a child failed: %s",
-                            weft_strerror(g->first_error));
+    /* The first failure, in order of finishing, among the children that
+     * weft_group_next has not returned: those it returned were handed to
+     * the caller with their status. */
+    for (size_t i = g->done_head; i != NO_CHILD; i = g->children[i].done_next)
+        if (g->children[i].status < 0)
+            return weft__seterr(g->children[i].status, "weft_group_wait: a child failed: %s",
+                                weft_strerror(g->children[i].status));
     return 0;
 }
 
 int weft_group_wait(weft_group *g) { return weft_group_wait_until(g, WEFT_NO_DEADLINE); }
+
+static void describe_next(const weft_task *t, char *buf, size_t n)
+{
+    const weft_group *g = t->wait_obj;
+    snprintf(buf, n, "group %p: the next of %zu running children", (const void *)g, g->running);
+}
+
+int weft_group_next_until(weft_group *g, int *status, const char **message, int64_t deadline)
+{
+    weft_task *self = weft__require_task("weft_group_next");
+    if (!self)
+        return WEFT_ENOTASK;
+    if (!g)
+        return weft__seterr(-EINVAL, "weft_group_next: NULL group");
+    if (g->loop != self->loop)
+        return weft__seterr(-EINVAL, "weft_group_next: the group belongs to another "
+                                     "thread's loop");
+    if (self->group == g)
+        return weft__seterr(-EDEADLK, "weft_group_next: task '%s' cannot wait for its own "
+                                      "group", self->name);
+    if (g->waiter)
+        return weft__seterr(-EBUSY, "weft_group_next: another task waits on this group");
+    int rc = 0;
+    while (g->done_head == NO_CHILD && g->running) {
+        g->waiter = self;
+        g->waiter_next = true;
+        self->wait_kind = WEFT__WAIT_OTHER;
+        self->wait_obj = g;
+        self->wait_describe = describe_next;
+        rc = weft__wait(self, deadline, -ETIMEDOUT);
+        g->waiter = NULL;
+        g->waiter_next = false;
+        if (rc < 0)
+            break;
+    }
+    /* A child that finished wins over a cancellation or a deadline that
+     * came in the same loop iteration: its result is never lost. */
+    size_t i = g->done_head;
+    if (i != NO_CHILD) {
+        weft__child *c = &g->children[i];
+        g->done_head = c->done_next;
+        if (g->done_head == NO_CHILD)
+            g->done_tail = NO_CHILD;
+        if (status)
+            *status = c->status;
+        if (message)
+            *message = c->message ? c->message : "";
+        return (int)i;
+    }
+    if (rc < 0)
+        return weft__seterr(rc, "weft_group_next: %s; children still running: %zu",
+                            weft_strerror(rc), g->running);
+    return weft__seterr(-ECHILD, "weft_group_next: no child left (%zu spawned, all returned)",
+                        g->nchildren);
+}
+
+int weft_group_next(weft_group *g, int *status, const char **message)
+{
+    return weft_group_next_until(g, status, message, WEFT_NO_DEADLINE);
+}
 
 void weft_group_cancel(weft_group *g)
 {

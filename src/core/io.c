@@ -131,15 +131,21 @@ static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fres
         f->ready = 0;
         f->closed = 0;
     }
-    if (f->unpollable)
+    /* Ready at once: no wait, so it counts against the budget. */
+    if (f->unpollable) {
+        weft__coop_spend(t);
         return events;
+    }
     if (fresh)
         f->ready &= (uint8_t)~events;
-    if (f->closed & events)
+    if (f->closed & events) {
+        weft__coop_spend(t);
         return f->closed & events;
+    }
     if (f->ready & events) {
         int r = f->ready & events;
         f->ready &= (uint8_t)~r;
+        weft__coop_spend(t);
         return r;
     }
     t->wait_kind = WEFT__WAIT_FD;
@@ -200,8 +206,10 @@ static ssize_t try_then_wait(int fd, void *buf, size_t len, int64_t deadline, bo
             return weft__seterr(-ECANCELED, "%s: fd %d: %s", name, fd,
                                 weft_strerror(-ECANCELED));
         ssize_t n = writing ? write(fd, buf, len) : read(fd, buf, len);
-        if (n >= 0)
+        if (n >= 0) {
+            weft__coop_spend(t);
             return n;
+        }
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)

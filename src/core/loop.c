@@ -59,6 +59,7 @@ static weft_loop *loop_new(void)
     loop->stacks.stack_size = WEFT_STACK_DEFAULT;
     loop->slow_ns = weft__slow_default_ns();
     loop->start_limit = weft__start_limit_default();
+    loop->coop_refill = weft__coop_refill_default();
     loop->thread = pthread_self();
     loop->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->eventfd < 0 || weft__backend_init(loop) < 0) {
@@ -77,11 +78,14 @@ static void loop_iterate(weft_loop *loop)
 {
     weft__run_ready(loop);
     loop->runs_since_poll = 0;
+    /* The coarse time of the last switch to this context: about now. */
+    loop->polled_at = loop->run_start;
     loop->now = weft__clock_ns();
     weft__timers_run(loop);
-    if (weft__ready(loop)) {
+    if (weft__ready(loop) || loop->deferred) {
         if (loop->io_waiters)
             weft__backend_poll(loop, 0);
+        weft__coop_requeue(loop);
     } else if (loop->nalive) {
         int64_t next = weft__timers_next(loop);
         int64_t timeout = next == WEFT_NO_DEADLINE ? -1 : next - loop->now;

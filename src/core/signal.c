@@ -118,8 +118,10 @@ int weft_signal_wait(const sigset_t *set, int64_t deadline)
     if (rc < 0)
         return weft__seterr(rc, "weft_signal_wait: signalfd: %s", weft_strerror(rc));
     int s = take_pending(loop, set);
-    if (s)
+    if (s) {
+        weft__coop_spend(t);
         return s;
+    }
     t->wait_kind = WEFT__WAIT_SIGNAL;
     t->wait_obj = set;
     weft__list_push_back(&loop->sig_waiters, &weft__run(t)->wait_link);

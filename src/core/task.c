@@ -186,6 +186,38 @@ static void suspend_current(weft_loop *loop, weft_task *self)
     }
 }
 
+void weft__coop_exhausted(weft_task *t)
+{
+    weft_loop *loop = t->loop;
+    if (loop->coop_refill == 0)
+        return; /* the budget is off: the counter wrapped, 2^32 operations to go */
+    t->state = WEFT__READY;
+    if (weft__coarse_ns() - loop->polled_at < WEFT__COOP_POLL_NS) {
+        /* The loop polled a moment ago: behind the ready tasks, no more. */
+        rq_push(loop, t);
+    } else {
+        /* Through the loop's poll and timers before it runs again, and
+         * behind the tasks they wake (as Tokio defers such a task): a task
+         * that is always ready must neither delay a timer until the next
+         * WEFT__POLL_EVERY nor run once more before the task the timer
+         * woke.  Only the running task can get here, and it goes to the
+         * loop context at once, so one slot is enough. */
+        loop->deferred = t;
+        loop->runs_since_poll = WEFT__POLL_EVERY;
+    }
+    t->coop_left = loop->coop_refill;
+    suspend_current(loop, t);
+}
+
+void weft__coop_requeue(weft_loop *loop)
+{
+    weft_task *t = loop->deferred;
+    if (t) {
+        loop->deferred = NULL;
+        rq_push(loop, t);
+    }
+}
+
 int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
 {
     weft_loop *loop = t->loop;
@@ -216,6 +248,10 @@ int weft__wait(weft_task *t, int64_t deadline, int timeout_code)
         }
     }
     t->state = WEFT__SUSPENDED;
+    /* The budget counts operations done without waiting.  (Not refilled
+     * by weft_yield: a plain switch, ping-pong's, stays two instructions
+     * shorter, and a task that yields on its own gives way anyway.) */
+    t->coop_left = loop->coop_refill;
     suspend_current(loop, t);
     if (run->timer.heap_index)
         weft_timer_stop(&run->timer);
@@ -434,6 +470,7 @@ weft_task *weft_spawn_named(weft_task_fn fn, void *arg, const weft_task_opts *op
     t->arg = arg;
     t->stack_size = stack_size;
     t->deadline = WEFT_NO_DEADLINE;
+    t->coop_left = loop->coop_refill;
     t->state = WEFT__NEW;
     weft__list_push_back(&loop->tasks, &t->all_link);
     loop->nalive++;
@@ -560,6 +597,46 @@ int weft_yield(void)
     t->state = WEFT__READY;
     rq_push(t->loop, t);
     suspend_current(t->loop, t);
+    return 0;
+}
+
+static _Atomic uint32_t coop_refill_setting = WEFT_COOP_BUDGET_DEFAULT;
+
+uint32_t weft__coop_refill_default(void)
+{
+    return atomic_load_explicit(&coop_refill_setting, memory_order_relaxed);
+}
+
+void weft_set_coop_budget(unsigned n)
+{
+    uint32_t refill = n;
+    atomic_store_explicit(&coop_refill_setting, refill, memory_order_relaxed);
+    weft_loop *loop = weft__loop();
+    if (loop) {
+        loop->coop_refill = refill;
+        /* The caller's own budget changes now; other tasks' at their next
+         * suspension. */
+        weft_task *t = loop->current;
+        if (t && (t->coop_left > refill || refill == 0))
+            t->coop_left = refill;
+    }
+}
+
+unsigned weft_coop_budget(void)
+{
+    uint32_t refill = atomic_load_explicit(&coop_refill_setting, memory_order_relaxed);
+    weft_loop *loop = weft__loop();
+    if (loop)
+        refill = loop->coop_refill;
+    return refill;
+}
+
+int weft_coop_spend(void)
+{
+    weft_task *t = weft__require_task("weft_coop_spend");
+    if (!t)
+        return WEFT_ENOTASK;
+    weft__coop_spend(t);
     return 0;
 }
 

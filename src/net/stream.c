@@ -54,8 +54,12 @@ static ssize_t raw_read(weft_stream *s, void *dst, size_t len, int64_t deadline)
 {
     if (s->broken)
         return weft__seterr(WEFT_ETLS, "stream fd %d: unusable after a TLS failure", s->fd);
-    if (s->ssl)
-        return weft__tls_read(s, dst, len, deadline);
+    if (s->ssl) {
+        ssize_t n = weft__tls_read(s, dst, len, deadline);
+        if (n >= 0)
+            weft__coop_spend_here();
+        return n;
+    }
     /* The last read emptied the socket (request/response traffic): the next
      * bytes are most likely not there yet, so wait before trying instead of
      * spending a read on EAGAIN.  An edge seen meanwhile returns at once. */
@@ -72,6 +76,9 @@ static ssize_t raw_read(weft_stream *s, void *dst, size_t len, int64_t deadline)
             s->drained = n > 0 && (size_t)n < len;
             if (s->drained)
                 weft__fd_consumed(s->fd, WEFT_READABLE);
+            /* Each read counts against the task's budget: a download that
+             * never finds the socket empty must still let the others run. */
+            weft__coop_spend_here();
             return n;
         }
         int err = errno;
@@ -148,8 +155,11 @@ ssize_t weft_stream_read_some(weft_stream *s, void *buf, size_t max, int64_t dea
 {
     if (max == 0)
         return 0;
-    if (s->end > s->start)
-        return (ssize_t)take(s, buf, max);
+    if (s->end > s->start) {
+        size_t n = take(s, buf, max);
+        weft__coop_spend_here(); /* served from the buffer: still an operation */
+        return (ssize_t)n;
+    }
     if (max >= s->cap / 2) /* large reads skip the buffer */
         return raw_read(s, buf, max, deadline);
     ssize_t n = weft_stream_fill(s, s->cap, deadline);
@@ -161,6 +171,8 @@ ssize_t weft_stream_read_some(weft_stream *s, void *buf, size_t max, int64_t dea
 ssize_t weft_stream_read_exact(weft_stream *s, void *buf, size_t len, int64_t deadline)
 {
     size_t got = take(s, buf, len);
+    if (got == len && len > 0)
+        weft__coop_spend_here(); /* served from the buffer alone */
     while (got < len) {
         ssize_t n = weft_stream_read_some(s, (char *)buf + got, len - got, deadline);
         if (n == 0)
@@ -188,7 +200,9 @@ ssize_t weft_stream_read_until(weft_stream *s, const void *delim, size_t delim_l
                 size_t total = (size_t)(hit - base) + delim_len;
                 if (total > max)
                     break;
-                return (ssize_t)take(s, buf, total);
+                take(s, buf, total);
+                weft__coop_spend_here(); /* a line may well be in the buffer already */
+                return (ssize_t)total;
             }
             searched = have - delim_len + 1;
         }
@@ -209,12 +223,18 @@ static ssize_t raw_write(weft_stream *s, const void *buf, size_t len, int64_t de
 {
     if (s->broken)
         return weft__seterr(WEFT_ETLS, "stream fd %d: unusable after a TLS failure", s->fd);
-    if (s->ssl)
-        return weft__tls_write(s, buf, len, deadline);
+    if (s->ssl) {
+        ssize_t n = weft__tls_write(s, buf, len, deadline);
+        if (n >= 0)
+            weft__coop_spend_here();
+        return n;
+    }
     for (;;) {
         ssize_t n = s->is_socket ? send(s->fd, buf, len, MSG_NOSIGNAL) : write(s->fd, buf, len);
-        if (n >= 0)
+        if (n >= 0) {
+            weft__coop_spend_here();
             return n;
+        }
         int err = errno;
         if (err == EINTR)
             continue;
@@ -281,6 +301,7 @@ ssize_t weft_stream_writev(weft_stream *s, const struct iovec *iov, int iovcnt, 
                 return rc;
             continue;
         }
+        weft__coop_spend_here();
         size_t left = (size_t)n;
         while (i < iovcnt && left >= iov[i].iov_len - skip) {
             left -= iov[i].iov_len - skip;

@@ -41,8 +41,10 @@ int weft_event_wait_until(weft_event *ev, int64_t deadline)
         return rc;
     if (weft__cancel_visible(t))
         return weft__seterr(-ECANCELED, "weft_event_wait: %s", weft_strerror(-ECANCELED));
-    if (ev->is_set)
+    if (ev->is_set) {
+        weft__coop_spend(t);
         return 0;
+    }
     weft__waiter w;
     rc = weft__waitq_wait(&ev->waiters, &w, t, deadline, ev, describe);
     return rc == 0 ? 0 : weft__seterr(rc, "weft_event_wait: %s", weft_strerror(rc));

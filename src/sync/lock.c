@@ -60,6 +60,7 @@ int weft_lock_acquire_until(weft_lock *lock, int64_t deadline)
         return weft__seterr(-ECANCELED, "weft_lock_acquire: %s", weft_strerror(-ECANCELED));
     if (!lock->owner) {
         lock->owner = t;
+        weft__coop_spend(t);
         return 0;
     }
     if (lock->owner == t)

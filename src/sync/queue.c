@@ -133,8 +133,12 @@ int weft_queue_put_until(weft_queue *q, void *item, int64_t deadline)
         return weft__seterr(-ECANCELED, "weft_queue_put: %s", weft_strerror(-ECANCELED));
     if (q->shut)
         return weft__seterr(WEFT_ECLOSED, "weft_queue_put: the queue is shut down");
-    if (free_slots(q) > 0)
-        return put_now(q, item);
+    if (free_slots(q) > 0) {
+        rc = put_now(q, item);
+        if (rc == 0)
+            weft__coop_spend(t);
+        return rc;
+    }
     weft__waiter w;
     rc = weft__waitq_wait(&q->putters, &w, t, deadline, q, describe_put);
     if (!w.granted)
@@ -192,6 +196,7 @@ int weft_queue_get_until(weft_queue *q, void **item, int64_t deadline)
         return weft__seterr(-ECANCELED, "weft_queue_get: %s", weft_strerror(-ECANCELED));
     if (free_items(q) > 0) {
         *item = get_now(q);
+        weft__coop_spend(t);
         return 0;
     }
     if (q->shut && q->len == 0)

@@ -69,6 +69,7 @@ int weft_sem_acquire_until(weft_sem *sem, int64_t deadline)
         return weft__seterr(-ECANCELED, "weft_sem_acquire: %s", weft_strerror(-ECANCELED));
     if (sem->count > 0) {
         sem->count--;
+        weft__coop_spend(t);
         return 0;
     }
     weft__waiter w;
