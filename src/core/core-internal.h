@@ -184,6 +184,8 @@ struct weft_loop {
     weft__post *post_head, *post_tail;
     atomic_int post_pending;
     bool closed;                   /* under post_lock: no more posts */
+    atomic_int holds;              /* weft_loop_hold: keep running without tasks */
+    atomic_int refs;               /* weft_run's own + weft_loop_ref's */
 
     /* signals */
     int sigfd;
@@ -320,6 +322,8 @@ void weft__posts_run(weft_loop *loop);
 /* weft_loop_post with caller-owned storage: no allocation.  The node must
  * stay valid until node->fn runs (which may free it).  From any thread. */
 int weft__post_node(weft_loop *loop, weft__post *node);
+/* No task is left: refuse posts from now on unless a hold keeps the loop
+ * running.  Returns whether the loop is closed. */
 bool weft__posts_close(weft_loop *loop);
 int weft__signals_watch_quit(weft_loop *loop);
 void weft__signals_dispatch(weft_loop *loop);

@@ -7,7 +7,11 @@
  *   3. poll I/O: without blocking when tasks are ready, otherwise blocking
  *      until the next timer, then read the clock and fire timers again;
  *   4. run calls posted from other threads.
- * weft_run returns when no task is left.
+ * weft_run returns when no task is left and no hold (weft_loop_hold) keeps
+ * it: from then on posts are refused, the calls queued before run, and the
+ * loop ends once the tasks they spawned have finished too.  The struct
+ * itself lives on while a weft_loop_ref is held, so that late posters read
+ * -ESHUTDOWN from it instead of freed memory.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -38,10 +42,23 @@ static void loop_free(weft_loop *loop)
     weft__fds_free(loop);
     weft__signals_close(loop);
     weft__backend_close(loop);
+    /* Posters that hold a reference take post_lock and see `closed`: they
+     * never write to the eventfd closed here.  (weft_run closed it already
+     * unless the main task could not be spawned.) */
+    pthread_mutex_lock(&loop->post_lock);
+    loop->closed = true;
+    weft__post *p = loop->post_head;
+    loop->post_head = loop->post_tail = NULL;
+    pthread_mutex_unlock(&loop->post_lock);
+    while (p) { /* only when main never ran: nothing to run them on */
+        weft__post *next = p->next;
+        if (p->heap)
+            free(p);
+        p = next;
+    }
     if (loop->eventfd >= 0)
         close(loop->eventfd);
-    pthread_mutex_destroy(&loop->post_lock);
-    free(loop);
+    weft_loop_unref(loop);
 }
 
 static weft_loop *loop_new(void)
@@ -56,6 +73,7 @@ static weft_loop *loop_new(void)
     sigemptyset(&loop->sigpending);
     loop->epfd = loop->eventfd = loop->sigfd = -1;
     pthread_mutex_init(&loop->post_lock, NULL);
+    atomic_init(&loop->refs, 1);
     loop->stacks.stack_size = WEFT_STACK_DEFAULT;
     loop->slow_ns = weft__slow_default_ns();
     loop->start_limit = weft__start_limit_default();
@@ -82,7 +100,7 @@ static void loop_iterate(weft_loop *loop)
     if (weft__ready(loop)) {
         if (loop->io_waiters)
             weft__backend_poll(loop, 0);
-    } else if (loop->nalive) {
+    } else if (loop->nalive || atomic_load_explicit(&loop->holds, memory_order_relaxed)) {
         int64_t next = weft__timers_next(loop);
         int64_t timeout = next == WEFT_NO_DEADLINE ? -1 : next - loop->now;
         if (timeout < 0 && next != WEFT_NO_DEADLINE)
@@ -157,8 +175,13 @@ int weft_run(weft_task_fn main, void *arg)
         loop->main_task = m;
         for (;;) {
             loop_iterate(loop);
-            if (loop->nalive == 0 && !weft__posts_close(loop))
-                break;
+            if (loop->nalive == 0 && weft__posts_close(loop)) {
+                /* Closed: the calls queued before still run; if they spawn
+                 * tasks, the loop goes on until those finish. */
+                weft__posts_run(loop);
+                if (loop->nalive == 0)
+                    break;
+            }
         }
         status = m->status;
     }
