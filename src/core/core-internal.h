@@ -256,7 +256,8 @@ bool weft__ready(const weft_loop *loop);
 size_t weft__start_limit_default(void);
 void weft__tasks_free_all(weft_loop *loop);
 /* In a child process after fork: close the inherited loop's own fds and
- * forget it (the child has no loop; its memory is the parent's copy). */
+ * forget it (the child has no loop; its memory is the parent's copy).
+ * Runs from weft's pthread_atfork child handler. */
 void weft__loop_forget_after_fork(void);
 
 /* Whether a cancellation is visible to `task` (not shielded). */
@@ -330,6 +331,10 @@ void weft__signals_dispatch(weft_loop *loop);
 void weft__signals_close(weft_loop *loop);
 
 void weft__debug_loop_start(weft_loop *loop);
+/* fork handlers: the watchdog's state across a fork (the child has none). */
+void weft__debug_fork_prepare(void);
+void weft__debug_fork_parent(void);
+void weft__debug_fork_child(void);
 void weft__debug_loop_stop(weft_loop *loop);
 void weft__report_slow(weft_loop *loop, weft_task *task, int64_t ran_ns);
 void weft__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -273,6 +273,18 @@ void weft__debug_loop_stop(weft_loop *loop)
     pthread_mutex_unlock(&watchdog_lock);
 }
 
+void weft__debug_fork_prepare(void) { pthread_mutex_lock(&watchdog_lock); }
+void weft__debug_fork_parent(void) { pthread_mutex_unlock(&watchdog_lock); }
+
+void weft__debug_fork_child(void)
+{
+    /* The watchdog thread stayed in the parent: a loop in debug mode in the
+     * child starts its own. */
+    pthread_mutex_init(&watchdog_lock, NULL);
+    watchdog_users = 0;
+    atomic_store(&capture.state, 0);
+}
+
 /* ------------------------------------------------------------ dumps */
 
 static const char *state_name(const weft_task *t)

@@ -135,8 +135,39 @@ void weft__loop_forget_after_fork(void)
         close(loop->eventfd);
     if (loop->sigfd >= 0)
         close(loop->sigfd);
+    /* The signals the loop routed to its signalfd are the program's again. */
+    if (loop->sigmask_changed)
+        pthread_sigmask(SIG_SETMASK, &loop->saved_mask, NULL);
     weft__tls_loop = NULL;
 }
+
+/* fork(): the child has only the forking thread.  Its copy of that
+ * thread's loop shares the parent's epoll instance and cannot go on, so the
+ * child forgets it (its memory is a copy: left as it is) and may start a
+ * loop of its own with weft_run.  The loop list and the watchdog are locked
+ * across the fork so that the child's copies are consistent. */
+static void fork_prepare(void)
+{
+    weft__debug_fork_prepare();
+    pthread_mutex_lock(&weft__loops_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&weft__loops_lock);
+    weft__debug_fork_parent();
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&weft__loops_lock, NULL);
+    weft__list_init(&weft__loops);
+    weft__debug_fork_child();
+    weft__loop_forget_after_fork();
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void atfork_register(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
 
 static void report_unjoined(weft_loop *loop)
 {
@@ -154,6 +185,7 @@ int weft_run(weft_task_fn main, void *arg)
         return weft__seterr(-EINVAL, "weft_run: NULL main function");
     if (weft__tls_loop)
         return weft__seterr(-EBUSY, "weft_run: this thread already runs a weft loop");
+    pthread_once(&atfork_once, atfork_register);
     weft_loop *loop = loop_new();
     if (!loop)
         return weft__seterr(-ENOMEM, "weft_run: cannot create the loop: %s", strerror(errno));
