@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "weft.h"
@@ -207,6 +208,7 @@ struct weft_loop {
     atomic_ulong switches;         /* bumped on every switch, read by the watchdog */
     _Atomic(weft_task *) running;  /* like current, readable by the watchdog */
     pthread_t thread;
+    pid_t tid;                     /* the loop thread's, for the watchdog */
     atomic_bool debug;             /* read by the watchdog too */
     unsigned long wd_switches;     /* watchdog thread only */
     int64_t wd_since;
@@ -329,6 +331,30 @@ bool weft__posts_close(weft_loop *loop);
 int weft__signals_watch_quit(weft_loop *loop);
 void weft__signals_dispatch(weft_loop *loop);
 void weft__signals_close(weft_loop *loop);
+
+/* Backtraces read from another thread (backtrace.c).  The system call the
+ * thread `tid` is blocked in (its number, with its stack pointer and the
+ * instruction after the call), -1 when it is not in one (running), -2 when
+ * that cannot be read. */
+int weft__thread_syscall(pid_t tid, uintptr_t *sp, uintptr_t *pc);
+/* The return addresses found on a stack between `sp` and `top` (a scan: a
+ * stale one may show up between live frames). */
+int weft__scan_stack(uintptr_t sp, uintptr_t top, void **frames, int max);
+/* "function+0xoff (file+0xoff)" for a code address, from the ELF symbol
+ * tables of the loaded files (no -rdynamic needed); the file offset is what
+ * addr2line -e file takes.  The symbolizer keeps the files it opened mapped
+ * until freed. */
+typedef struct weft__symbolizer weft__symbolizer;
+weft__symbolizer *weft__symbolizer_new(void);
+void weft__symbolizer_free(weft__symbolizer *s);
+void weft__symbolize(weft__symbolizer *s, void *addr, char *buf, size_t n);
+
+/* Memory another thread owns is read without the sanitizers' checks. */
+#if defined(__clang__) || defined(__GNUC__)
+#define WEFT__NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
+#else
+#define WEFT__NO_SANITIZE
+#endif
 
 void weft__debug_loop_start(weft_loop *loop);
 /* fork handlers: the watchdog's state across a fork (the child has none). */

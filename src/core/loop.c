@@ -78,6 +78,7 @@ static weft_loop *loop_new(void)
     loop->slow_ns = weft__slow_default_ns();
     loop->start_limit = weft__start_limit_default();
     loop->thread = pthread_self();
+    loop->tid = gettid();
     loop->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->eventfd < 0 || weft__backend_init(loop) < 0) {
         loop_free(loop);
