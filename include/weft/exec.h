@@ -125,7 +125,9 @@ bool weft_job_cancelled(void);
  * Failure isolation: a worker that crashes (segfault, abort, exit) fails
  * only the job it was running, with WEFT_ECRASHED and a message naming the
  * signal, and is replaced; the jobs queued behind it are sent to the
- * replacement.  A job that is cancelled or times out while running has its
+ * replacement.  A worker that dies while it has no job (killed from
+ * outside) is reaped and replaced at once, not when it is next given one.
+ * A job that is cancelled or times out while running has its
  * worker killed (SIGKILL) and replaced: the work really stops.  A job not
  * started yet is withdrawn (the worker skips it): nothing is killed.
  *

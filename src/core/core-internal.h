@@ -130,6 +130,8 @@ typedef struct weft__fd {
     uint8_t unpollable;   /* regular file: always ready */
     uint8_t closed;       /* sticky: the peer hung up (READABLE) or an error (both) */
     weft__list waiters;   /* tasks (wait_link), each with its wait_events */
+    void (*watch)(void *arg); /* weft__fd_watch: called when readable */
+    void *watch_arg;
 } weft__fd;
 
 /* ------------------------------------------------------------ timers */
@@ -317,6 +319,11 @@ int weft__wait_fd(int fd, int events, int64_t deadline, bool fresh);
 /* A read just emptied (or a write filled) the socket: every edge remembered
  * for `events` so far is spent.  Does not touch the sticky hang-up. */
 void weft__fd_consumed(int fd, int events);
+
+/* Call fn(arg) on the loop (between tasks; it must not suspend) whenever
+ * `fd` becomes readable, with no task waiting; a watch does not keep the
+ * loop running.  weft_fd_forget / weft_close end it.  0 or -errno. */
+int weft__fd_watch(int fd, void (*fn)(void *arg), void *arg);
 
 /* Readiness of `fd` reported by the backend: wake its waiters. */
 void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events);
