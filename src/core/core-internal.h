@@ -200,6 +200,12 @@ struct weft_loop {
 
     /* stacks and task memory */
     weft__stack_cache stacks;
+    /* Tasks that could not start (no stack): the first is logged, the rest
+     * counted and summed up (weft__start_failures_flush). */
+    bool start_failing;
+    size_t start_fails;            /* not logged yet */
+    int64_t start_fail_logged;     /* loop->now of the last line */
+    char start_fail_msg[128];
     weft_task *free_tasks;
     void **task_slabs;
     size_t ntask_slabs, task_slabs_cap;
@@ -259,6 +265,8 @@ static inline weft__task_run *weft__run(weft_task *t)
 bool weft__ready(const weft_loop *loop);
 size_t weft__start_limit_default(void);
 void weft__tasks_free_all(weft_loop *loop);
+/* Log how many tasks could not start since the last line, if any. */
+void weft__start_failures_flush(weft_loop *loop);
 /* In a child process after fork: close the inherited loop's own fds and
  * forget it (the child has no loop; its memory is the parent's copy).
  * Runs from weft's pthread_atfork child handler. */

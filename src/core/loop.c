@@ -218,6 +218,7 @@ int weft_run(weft_task_fn main, void *arg)
         }
         status = m->status;
     }
+    weft__start_failures_flush(loop);
     if (loop->debug)
         report_unjoined(loop);
 

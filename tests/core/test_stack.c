@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <valgrind/valgrind.h>
@@ -511,9 +512,94 @@ static void test_registers_survive_switches(void **state)
     assert_true(want[0].ires != want[1].ires && want[1].ires != want[2].ires);
 }
 
+/* ------------------------------------------------------------ start failures */
+
+/* When stacks cannot be mapped (address space limit), every task fails to
+ * start: the log gets the first failure and then summary lines, not one
+ * line per task. */
+#define MANY_FAILS 3000
+
+static int nap_short(void *arg)
+{
+    (void)arg;
+    return weft_sleep_ms(20);
+}
+
+static int start_fail_main(void *arg)
+{
+    (void)arg;
+    static weft_task *t[MANY_FAILS];
+    for (int i = 0; i < MANY_FAILS; i++) {
+        t[i] = weft_spawn(nap_short, NULL, NULL);
+        if (!t[i])
+            return -1;
+    }
+    /* Spawned, not started: their stacks come when they first run. */
+    struct rlimit rl = {.rlim_cur = (rlim_t)(vm_size_kib() + 8 * 1024) * 1024,
+                        .rlim_max = RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return -2;
+    int failed = 0;
+    for (int i = 0; i < MANY_FAILS; i++) {
+        int st = 0;
+        if (weft_join(t[i], &st) != 0)
+            return -3;
+        failed += st == -ENOMEM;
+    }
+    rl.rlim_cur = RLIM_INFINITY;
+    setrlimit(RLIMIT_AS, &rl);
+    fprintf(stderr, "failed=%d\n", failed);
+    return 0;
+}
+
+static void start_fail_child(void *arg)
+{
+    (void)arg;
+    int rc = weft_run(start_fail_main, NULL);
+    fprintf(stderr, "rc=%d\n", rc);
+    _exit(rc == 0 ? 0 : 1);
+}
+
+static void test_start_failures_rate_limited(void **state)
+{
+    (void)state;
+    if (TEST_ASAN || RUNNING_ON_VALGRIND) {
+        print_message("skipped: the sanitizer's or valgrind's own mappings need the address "
+                      "space limit\n");
+        skip();
+    }
+    static char out[1 << 20];
+    int ws;
+    run_child(start_fail_child, NULL, out, sizeof out, &ws);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+        print_message("child stderr:\n%.4000s\n", out);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    const char *f = strstr(out, "failed=");
+    assert_non_null(f);
+    long failed = strtol(f + 7, NULL, 10);
+    assert_true(failed >= MANY_FAILS / 2); /* the limit did bite */
+    long first_lines = 0, summed = 0, lines = 0;
+    for (const char *p = out; (p = strstr(p, "could not start")); p++) {
+        first_lines++;
+    }
+    for (const char *p = out; (p = strstr(p, "weft: ")); p++) {
+        lines++;
+        long n;
+        if (sscanf(p, "weft: %ld more task(s) could not start", &n) == 1)
+            summed += n;
+    }
+    print_message("%ld tasks failed to start; %ld log lines\n", failed, lines);
+    /* one line for the first, the rest counted in a few summaries */
+    assert_true(lines <= 10);
+    assert_true(first_lines >= 1 && first_lines <= 10);
+    assert_int_equal(summed + 1, failed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_start_failures_rate_limited),
         cmocka_unit_test(test_overflow_reported),
         cmocka_unit_test(test_overflow_reported_later_batch),
         cmocka_unit_test(test_other_fault_not_overflow),
