@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core-internal.h"
@@ -122,21 +123,37 @@ static bool after_call(uintptr_t ra, const struct text_find *f)
 #endif
 }
 
-WEFT__NO_SANITIZE
+bool weft__read_mem(void *dst, uintptr_t src, size_t n)
+{
+    struct iovec local = {dst, n}, remote = {(void *)src, n};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
 int weft__scan_stack(uintptr_t sp, uintptr_t top, void **frames, int max)
 {
-    int n = 0;
     sp &= ~(uintptr_t)(sizeof(void *) - 1);
     /* 128 KiB of stack at most: the frames near the top of a deep stack
      * are the least useful anyway. */
     if (top > sp + 128 * 1024)
         top = sp + 128 * 1024;
-    for (uintptr_t a = sp; a + sizeof(void *) <= top && n < max; a += sizeof(void *)) {
-        uintptr_t v = *(volatile const uintptr_t *)a;
+    if (top <= sp)
+        return 0;
+    size_t len = (top - sp) & ~(sizeof(void *) - 1);
+    uintptr_t *words = malloc(len);
+    /* A copy taken with a system call: the stack is another thread's, and
+     * it may be unmapped meanwhile (the task ended): EFAULT, no crash. */
+    if (!words || !weft__read_mem(words, sp, len)) {
+        free(words);
+        return 0;
+    }
+    int n = 0;
+    for (size_t i = 0; i < len / sizeof(void *) && n < max; i++) {
+        uintptr_t v = words[i];
         struct text_find f;
         if (v > 4096 && text_of(v, &f) && after_call(v, &f))
             frames[n++] = (void *)v;
     }
+    free(words);
     return n;
 }
 

@@ -352,6 +352,10 @@ void weft__signals_close(weft_loop *loop);
  * instruction after the call), -1 when it is not in one (running), -2 when
  * that cannot be read. */
 int weft__thread_syscall(pid_t tid, uintptr_t *sp, uintptr_t *pc);
+/* Copy `n` bytes at `src` with a system call (process_vm_readv): false
+ * instead of a crash when the memory is gone, and no sanitizer sees the
+ * read of memory another thread owns. */
+bool weft__read_mem(void *dst, uintptr_t src, size_t n);
 /* The return addresses found on a stack between `sp` and `top` (a scan: a
  * stale one may show up between live frames). */
 int weft__scan_stack(uintptr_t sp, uintptr_t top, void **frames, int max);

@@ -162,12 +162,17 @@ static void on_sigurg(int sig, siginfo_t *si, void *uctx)
     errno = saved;
 }
 
-/* The stack bounds of the stuck loop's thread around `sp`: the running
- * task's stack, else the thread's own. */
+/* The top of the stack that holds `sp` on the stuck loop's thread: the
+ * running task's stack, else the thread's own; 0 if neither.  The task's
+ * fields are copied with weft__read_mem: it runs on another thread, and if
+ * it ends meanwhile its stack may be gone. */
 static uintptr_t stack_top_for(weft_loop *loop, weft_task *t, uintptr_t sp)
 {
-    if (t && t->stack) {
-        uintptr_t top = (uintptr_t)t->stack->top, lo = top - t->stack->usable;
+    weft__stack *st = NULL;
+    weft__stack d;
+    if (t && weft__read_mem(&st, (uintptr_t)&t->stack, sizeof st) && st
+        && weft__read_mem(&d, (uintptr_t)st, sizeof d)) {
+        uintptr_t top = (uintptr_t)d.top, lo = top - d.usable;
         if (sp >= lo && sp < top)
             return top;
     }
@@ -192,14 +197,20 @@ static bool capture_blocked(weft_loop *loop)
     if (weft__thread_syscall(loop->tid, &sp, &pc) < 0)
         return false;
     weft_task *t = atomic_load_explicit(&loop->running, memory_order_relaxed);
-    const char *n = t ? t->name : "(loop callback)";
-    snprintf(capture.name, sizeof capture.name, "%s", n);
+    /* The state must be the thread's own: under an emulator (qemu-user) the
+     * file describes the emulator's host thread, whose stack pointer lies
+     * in no stack of ours.  Then fall back to the signal. */
+    uintptr_t top = stack_top_for(loop, t, sp);
+    if (!top)
+        return false;
+    char name[WEFT_TASK_NAME_MAX] = "(loop callback)";
+    if (t && !weft__read_mem(name, (uintptr_t)t->name, sizeof name))
+        snprintf(name, sizeof name, "?");
+    name[sizeof name - 1] = '\0';
+    memcpy(capture.name, name, sizeof capture.name);
     capture.pc = (void *)pc;
     capture.frames[0] = (void *)pc;
-    capture.nframes = 1;
-    uintptr_t top = stack_top_for(loop, t, sp);
-    if (top)
-        capture.nframes += weft__scan_stack(sp, top, capture.frames + 1, WEFT__BT_MAX - 1);
+    capture.nframes = 1 + weft__scan_stack(sp, top, capture.frames + 1, WEFT__BT_MAX - 1);
     return true;
 }
 
@@ -359,9 +370,9 @@ void weft__debug_fork_child(void)
 {
     /* The watchdog thread stayed in the parent: a loop in debug mode in the
      * child starts its own. */
-    pthread_mutex_init(&watchdog_lock, NULL);
     watchdog_users = 0;
     atomic_store(&capture.state, 0);
+    pthread_mutex_unlock(&watchdog_lock); /* taken by this thread before the fork */
 }
 
 /* ------------------------------------------------------------ dumps */

@@ -161,8 +161,10 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-    pthread_mutex_init(&weft__loops_lock, NULL);
+    /* The forking thread took the locks in fork_prepare: it is this
+     * thread in the child, so it can release them. */
     weft__list_init(&weft__loops);
+    pthread_mutex_unlock(&weft__loops_lock);
     weft__debug_fork_child();
     weft__loop_forget_after_fork();
 }

@@ -57,10 +57,10 @@ static void fork_parent(void) { pthread_mutex_unlock(&default_lock); }
 static void fork_child(void)
 {
     fork_count++;
-    pthread_mutex_init(&default_lock, NULL);
     /* The parent's default pool (its copy here has no threads and locks
      * that may be held) is left as it is; the child starts its own. */
     default_pool = NULL;
+    pthread_mutex_unlock(&default_lock); /* taken by this thread before the fork */
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
