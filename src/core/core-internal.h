@@ -222,6 +222,7 @@ struct weft_loop {
     int64_t wd_since;
     bool wd_reported;
     weft__list loops_link;         /* in the global list, for the gdb script */
+    struct weft_loop *forgotten_next; /* a parent's loop forgotten after fork */
 
     /* sanitizers: the loop context's own stack */
     const void *asan_stack_bottom;

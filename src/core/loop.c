@@ -125,6 +125,9 @@ static void loop_iterate(weft_loop *loop)
     weft__posts_run(loop);
 }
 
+/* A child's copies of its parents' loops: kept reachable (no leak report). */
+static weft_loop *volatile forgotten_loop;
+
 void weft__loop_forget_after_fork(void)
 {
     weft_loop *loop = weft__tls_loop;
@@ -139,6 +142,8 @@ void weft__loop_forget_after_fork(void)
     /* The signals the loop routed to its signalfd are the program's again. */
     if (loop->sigmask_changed)
         pthread_sigmask(SIG_SETMASK, &loop->saved_mask, NULL);
+    loop->forgotten_next = forgotten_loop;
+    forgotten_loop = loop;
     weft__tls_loop = NULL;
 }
 

@@ -44,6 +44,7 @@ struct weft_thread_pool {
     size_t nthreads;
     bool shutdown;
     unsigned forks;          /* fork_count when made: its threads are here */
+    struct weft_thread_pool *forgotten_next; /* forgotten in a child of fork */
 };
 
 /* Bumped in the child of every fork: a pool made before has no threads
@@ -52,6 +53,10 @@ static unsigned fork_count;
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static weft_thread_pool *default_pool;
 
+/* The parents' default pools, forgotten in a child: kept reachable (they
+ * are not the child's to free, and no leak either). */
+static weft_thread_pool *volatile forgotten_pool;
+
 static void fork_prepare(void) { pthread_mutex_lock(&default_lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&default_lock); }
 static void fork_child(void)
@@ -59,6 +64,10 @@ static void fork_child(void)
     fork_count++;
     /* The parent's default pool (its copy here has no threads and locks
      * that may be held) is left as it is; the child starts its own. */
+    if (default_pool) {
+        default_pool->forgotten_next = forgotten_pool;
+        forgotten_pool = default_pool;
+    }
     default_pool = NULL;
     pthread_mutex_unlock(&default_lock); /* taken by this thread before the fork */
 }
