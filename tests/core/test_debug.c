@@ -274,8 +274,9 @@ int weft_test_blocker(void *arg);
 int weft_test_blocker(void *arg)
 {
     (void)arg;
-    /* The watchdog's signal cuts usleep short: block for the full 300 ms,
-     * and on a slow machine on until the report has come (at most 5 s). */
+    /* Where the watchdog falls back to its signal (valgrind, qemu-user),
+     * usleep is cut short: block for the full 300 ms all the same, and on a
+     * slow machine on until the report has come (at most 5 s). */
     int64_t start = mono_ns();
     for (;;) {
         int64_t ran = mono_ns() - start;

@@ -539,6 +539,19 @@ static int start_fail_main(void *arg)
                         .rlim_max = RLIM_INFINITY};
     if (setrlimit(RLIMIT_AS, &rl) != 0)
         return -2;
+    /* An emulator (qemu-user) may not apply the limit to the program's
+     * mappings: then there is nothing to test. */
+    void *probe = mmap(NULL, (size_t)64 << 20, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe != MAP_FAILED) {
+        munmap(probe, (size_t)64 << 20);
+        fprintf(stderr, "limit not enforced\n");
+        rl.rlim_cur = RLIM_INFINITY;
+        setrlimit(RLIMIT_AS, &rl);
+        for (int i = 0; i < MANY_FAILS; i++)
+            weft_join(t[i], NULL);
+        return 0;
+    }
     int failed = 0;
     for (int i = 0; i < MANY_FAILS; i++) {
         int st = 0;
@@ -575,6 +588,10 @@ static void test_start_failures_rate_limited(void **state)
         print_message("child stderr:\n%.4000s\n", out);
     assert_true(WIFEXITED(ws));
     assert_int_equal(WEXITSTATUS(ws), 0);
+    if (strstr(out, "limit not enforced")) {
+        print_message("skipped: RLIMIT_AS is not enforced here (an emulator?)\n");
+        skip();
+    }
     const char *f = strstr(out, "failed=");
     assert_non_null(f);
     long failed = strtol(f + 7, NULL, 10);
