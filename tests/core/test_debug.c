@@ -695,7 +695,7 @@ static int blocked_call_main(void *arg)
  * own (the watchdog then falls back to the signal, see debug.h). */
 static void *nap_thread(void *arg)
 {
-    *(pid_t *)arg = gettid();
+    atomic_store((atomic_int *)arg, (int)gettid());
     usleep(200 * 1000);
     return NULL;
 }
@@ -705,13 +705,14 @@ static bool outside_view_works(void)
     static int known = -1;
     if (known >= 0)
         return known;
-    volatile pid_t tid = 0;
+    static atomic_int tid;
+    atomic_store(&tid, 0);
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, nap_thread, (void *)&tid), 0);
+    assert_int_equal(pthread_create(&th, NULL, nap_thread, &tid), 0);
     usleep(50 * 1000);
     known = 0;
     char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", atomic_load(&tid));
     FILE *f = fopen(path, "r");
     pthread_attr_t attr;
     if (f && fgets(buf, sizeof buf, f) && pthread_getattr_np(th, &attr) == 0) {
