@@ -53,7 +53,9 @@ typedef struct weft_thread_pool_opts {
 weft_thread_pool *weft_thread_pool_new(const weft_thread_pool_opts *opts);
 
 /* The process-wide default pool, created on first use (NULL if threads
- * cannot be created).  Never freed. */
+ * cannot be created).  Never freed.  In the child of a fork() the parent's
+ * default pool is forgotten (its threads stayed in the parent): the child's
+ * first use starts a pool of its own. */
 weft_thread_pool *weft_thread_pool_default(void);
 
 /* Worker threads of `pool`. */
@@ -63,7 +65,8 @@ size_t weft_thread_pool_size(const weft_thread_pool *pool);
  * Stop the pool: jobs not started fail (their callers get -ECANCELED),
  * running jobs are asked to stop (weft_job_cancelled) and waited for, the
  * threads are joined, and the memory freed.  Blocks the calling thread
- * until the running jobs end: call it when no task needs the pool.
+ * until the running jobs end: call it when no task needs the pool.  In the
+ * child of a fork(), a pool made before the fork only has its memory freed.
  */
 void weft_thread_pool_free(weft_thread_pool *pool);
 
@@ -82,7 +85,8 @@ typedef struct weft_blocking_opts {
  * the calling task until it returns; its return value goes to *result
  * (may be NULL).  Returns 0, -ECANCELED, -ETIMEDOUT (see the top of this
  * header for what happens to the job), -ENOMEM, -ESHUTDOWN (the pool is
- * being freed), -EINVAL, WEFT_ENOTASK.  Suspends.
+ * being freed, or was made before a fork() in this child process), -EINVAL,
+ * WEFT_ENOTASK.  Suspends.
  */
 int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg, int *result,
                          const weft_blocking_opts *opts);
@@ -122,7 +126,9 @@ bool weft_job_cancelled(void);
  * Failure isolation: a worker that crashes (segfault, abort, exit) fails
  * only the job it was running, with WEFT_ECRASHED and a message naming the
  * signal, and is replaced; the jobs queued behind it are sent to the
- * replacement.  A job that is cancelled or times out while running has its
+ * replacement.  A worker that dies while it has no job (killed from
+ * outside) is reaped and replaced at once, not when it is next given one.
+ * A job that is cancelled or times out while running has its
  * worker killed (SIGKILL) and replaced: the work really stops.  A job not
  * started yet is withdrawn (the worker skips it): nothing is killed.
  *

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "weft.h"
@@ -141,6 +142,8 @@ typedef struct weft__fd {
     uint8_t unpollable;   /* regular file: always ready */
     uint8_t closed;       /* sticky: the peer hung up (READABLE) or an error (both) */
     weft__list waiters;   /* tasks (wait_link), each with its wait_events */
+    void (*watch)(void *arg); /* weft__fd_watch: called when readable */
+    void *watch_arg;
 } weft__fd;
 
 /* ------------------------------------------------------------ timers */
@@ -203,6 +206,8 @@ struct weft_loop {
     weft__post *post_head, *post_tail;
     atomic_int post_pending;
     bool closed;                   /* under post_lock: no more posts */
+    atomic_int holds;              /* weft_loop_hold: keep running without tasks */
+    atomic_int refs;               /* weft_run's own + weft_loop_ref's */
 
     /* signals */
     int sigfd;
@@ -214,6 +219,12 @@ struct weft_loop {
 
     /* stacks and task memory */
     weft__stack_cache stacks;
+    /* Tasks that could not start (no stack): the first is logged, the rest
+     * counted and summed up (weft__start_failures_flush). */
+    bool start_failing;
+    size_t start_fails;            /* not logged yet */
+    int64_t start_fail_logged;     /* loop->now of the last line */
+    char start_fail_msg[128];
     weft_task *free_tasks;
     void **task_slabs;
     size_t ntask_slabs, task_slabs_cap;
@@ -224,11 +235,13 @@ struct weft_loop {
     atomic_ulong switches;         /* bumped on every switch, read by the watchdog */
     _Atomic(weft_task *) running;  /* like current, readable by the watchdog */
     pthread_t thread;
+    pid_t tid;                     /* the loop thread's, for the watchdog */
     atomic_bool debug;             /* read by the watchdog too */
     unsigned long wd_switches;     /* watchdog thread only */
     int64_t wd_since;
     bool wd_reported;
     weft__list loops_link;         /* in the global list, for the gdb script */
+    struct weft_loop *forgotten_next; /* a parent's loop forgotten after fork */
 
     /* sanitizers: the loop context's own stack */
     const void *asan_stack_bottom;
@@ -303,8 +316,11 @@ uint32_t weft__coop_refill_default(void);
 bool weft__ready(const weft_loop *loop);
 size_t weft__start_limit_default(void);
 void weft__tasks_free_all(weft_loop *loop);
+/* Log how many tasks could not start since the last line, if any. */
+void weft__start_failures_flush(weft_loop *loop);
 /* In a child process after fork: close the inherited loop's own fds and
- * forget it (the child has no loop; its memory is the parent's copy). */
+ * forget it (the child has no loop; its memory is the parent's copy).
+ * Runs from weft's pthread_atfork child handler. */
 void weft__loop_forget_after_fork(void);
 
 /* Whether a cancellation is visible to `task` (not shielded). */
@@ -367,6 +383,11 @@ int weft__wait_fd(int fd, int events, int64_t deadline, bool fresh);
  * for `events` so far is spent.  Does not touch the sticky hang-up. */
 void weft__fd_consumed(int fd, int events);
 
+/* Call fn(arg) on the loop (between tasks; it must not suspend) whenever
+ * `fd` becomes readable, with no task waiting; a watch does not keep the
+ * loop running.  weft_fd_forget / weft_close end it.  0 or -errno. */
+int weft__fd_watch(int fd, void (*fn)(void *arg), void *arg);
+
 /* Readiness of `fd` reported by the backend: wake its waiters. */
 void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events);
 
@@ -374,12 +395,46 @@ void weft__posts_run(weft_loop *loop);
 /* weft_loop_post with caller-owned storage: no allocation.  The node must
  * stay valid until node->fn runs (which may free it).  From any thread. */
 int weft__post_node(weft_loop *loop, weft__post *node);
+/* No task is left: refuse posts from now on unless a hold keeps the loop
+ * running.  Returns whether the loop is closed. */
 bool weft__posts_close(weft_loop *loop);
 int weft__signals_watch_quit(weft_loop *loop);
 void weft__signals_dispatch(weft_loop *loop);
 void weft__signals_close(weft_loop *loop);
 
+/* Backtraces read from another thread (backtrace.c).  The system call the
+ * thread `tid` is blocked in (its number, with its stack pointer and the
+ * instruction after the call), -1 when it is not in one (running), -2 when
+ * that cannot be read. */
+int weft__thread_syscall(pid_t tid, uintptr_t *sp, uintptr_t *pc);
+/* Copy `n` bytes at `src` with a system call (process_vm_readv): false
+ * instead of a crash when the memory is gone, and no sanitizer sees the
+ * read of memory another thread owns. */
+bool weft__read_mem(void *dst, uintptr_t src, size_t n);
+/* The return addresses found on a stack between `sp` and `top` (a scan: a
+ * stale one may show up between live frames). */
+int weft__scan_stack(uintptr_t sp, uintptr_t top, void **frames, int max);
+/* "function+0xoff (file+0xoff)" for a code address, from the ELF symbol
+ * tables of the loaded files (no -rdynamic needed); the file offset is what
+ * addr2line -e file takes.  The symbolizer keeps the files it opened mapped
+ * until freed. */
+typedef struct weft__symbolizer weft__symbolizer;
+weft__symbolizer *weft__symbolizer_new(void);
+void weft__symbolizer_free(weft__symbolizer *s);
+void weft__symbolize(weft__symbolizer *s, void *addr, char *buf, size_t n);
+
+/* Memory another thread owns is read without the sanitizers' checks. */
+#if defined(__clang__) || defined(__GNUC__)
+#define WEFT__NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
+#else
+#define WEFT__NO_SANITIZE
+#endif
+
 void weft__debug_loop_start(weft_loop *loop);
+/* fork handlers: the watchdog's state across a fork (the child has none). */
+void weft__debug_fork_prepare(void);
+void weft__debug_fork_parent(void);
+void weft__debug_fork_child(void);
 void weft__debug_loop_stop(weft_loop *loop);
 void weft__report_slow(weft_loop *loop, weft_task *task, int64_t ran_ns);
 void weft__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

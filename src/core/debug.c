@@ -104,6 +104,7 @@ void weft__report_slow(weft_loop *loop, weft_task *task, int64_t ran_ns)
 /* Filled by the SIGURG handler on the stuck thread, read by the watchdog. */
 static struct {
     atomic_int state; /* 0 idle, 1 requested, 2 captured */
+    pid_t tid;        /* the thread asked */
     void *frames[WEFT__BT_MAX];
     int nframes;
     void *pc; /* the interrupted instruction, or NULL */
@@ -114,6 +115,9 @@ static pthread_t watchdog_thread;
 static int watchdog_users; /* loops in debug mode */
 static atomic_int watchdog_stop;
 static pthread_mutex_t watchdog_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The program's own SIGURG action: signals that are not the watchdog's go
+ * to it, and it is put back when the last loop in debug mode ends. */
+static struct sigaction prev_urg;
 
 static void *interrupted_pc(void *uctx)
 {
@@ -129,11 +133,21 @@ static void *interrupted_pc(void *uctx)
 
 static void on_sigurg(int sig, siginfo_t *si, void *uctx)
 {
-    (void)sig;
-    (void)si;
-    if (atomic_load(&capture.state) != 1)
-        return;
     int saved = errno;
+    /* The watchdog's: sent with tgkill by this process to this thread
+     * while a capture is asked for.  Anything else is the program's. */
+    bool ours = si && si->si_code == SI_TKILL && si->si_pid == getpid()
+             && atomic_load(&capture.state) == 1 && capture.tid == gettid();
+    if (!ours) {
+        errno = saved;
+        if (prev_urg.sa_flags & SA_SIGINFO) {
+            if (prev_urg.sa_sigaction)
+                prev_urg.sa_sigaction(sig, si, uctx);
+        } else if (prev_urg.sa_handler != SIG_DFL && prev_urg.sa_handler != SIG_IGN) {
+            prev_urg.sa_handler(sig);
+        } /* SIGURG's default action is to ignore it */
+        return;
+    }
     weft_loop *loop = weft__tls_loop;
     weft_task *t = loop ? loop->current : NULL;
     const char *n = t ? t->name : "(loop callback)";
@@ -148,42 +162,108 @@ static void on_sigurg(int sig, siginfo_t *si, void *uctx)
     errno = saved;
 }
 
+/* The top of the stack that holds `sp` on the stuck loop's thread: the
+ * running task's stack, else the thread's own; 0 if neither.  The task's
+ * fields are copied with weft__read_mem: it runs on another thread, and if
+ * it ends meanwhile its stack may be gone. */
+static uintptr_t stack_top_for(weft_loop *loop, weft_task *t, uintptr_t sp)
+{
+    weft__stack *st = NULL;
+    weft__stack d;
+    if (t && weft__read_mem(&st, (uintptr_t)&t->stack, sizeof st) && st
+        && weft__read_mem(&d, (uintptr_t)st, sizeof d)) {
+        uintptr_t top = (uintptr_t)d.top, lo = top - d.usable;
+        if (sp >= lo && sp < top)
+            return top;
+    }
+    pthread_attr_t attr;
+    uintptr_t top = 0;
+    if (pthread_getattr_np(loop->thread, &attr) == 0) {
+        void *addr;
+        size_t size;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0 && sp >= (uintptr_t)addr
+            && sp < (uintptr_t)addr + size)
+            top = (uintptr_t)addr + size;
+        pthread_attr_destroy(&attr);
+    }
+    return top;
+}
+
+/* Blocked in a system call: read where from outside, without a signal (a
+ * signal would cut short a sleep, poll, select or a recv with a timeout). */
+static bool capture_blocked(weft_loop *loop)
+{
+    uintptr_t sp, pc;
+    if (weft__thread_syscall(loop->tid, &sp, &pc) < 0)
+        return false;
+    weft_task *t = atomic_load_explicit(&loop->running, memory_order_relaxed);
+    /* The state must be the thread's own: under an emulator (qemu-user) the
+     * file describes the emulator's host thread, whose stack pointer lies
+     * in no stack of ours.  Then fall back to the signal. */
+    uintptr_t top = stack_top_for(loop, t, sp);
+    if (!top)
+        return false;
+    char name[WEFT_TASK_NAME_MAX] = "(loop callback)";
+    if (t && !weft__read_mem(name, (uintptr_t)t->name, sizeof name))
+        snprintf(name, sizeof name, "?");
+    name[sizeof name - 1] = '\0';
+    memcpy(capture.name, name, sizeof capture.name);
+    capture.pc = (void *)pc;
+    capture.frames[0] = (void *)pc;
+    capture.nframes = 1 + weft__scan_stack(sp, top, capture.frames + 1, WEFT__BT_MAX - 1);
+    return true;
+}
+
 static void report_stuck(weft_loop *loop, int64_t stuck_ms)
 {
-    atomic_store(&capture.state, 1);
-    pthread_kill(loop->thread, SIGURG);
-    for (int i = 0; i < 200 && atomic_load(&capture.state) != 2; i++)
-        usleep(1000);
-    if (atomic_load(&capture.state) != 2) {
-        atomic_store(&capture.state, 0);
-        weft__log("weft: the loop has been stuck for %lld ms (no backtrace: the thread did "
-                  "not answer)\n", (long long)stuck_ms);
-        return;
+    bool blocked = capture_blocked(loop);
+    if (!blocked) {
+        /* Running (or its state cannot be read): a signal interrupts no
+         * system call then.  Only if the thread enters one between that
+         * check and the signal does the call see EINTR (debug.h). */
+        capture.tid = loop->tid;
+        atomic_store(&capture.state, 1);
+        pthread_kill(loop->thread, SIGURG);
+        for (int i = 0; i < 200 && atomic_load(&capture.state) != 2; i++)
+            usleep(1000);
+        if (atomic_load(&capture.state) != 2) {
+            atomic_store(&capture.state, 0);
+            weft__log("weft: the loop has been stuck for %lld ms (no backtrace: the thread did "
+                      "not answer)\n", (long long)stuck_ms);
+            return;
+        }
     }
-    char **syms = backtrace_symbols(capture.frames, capture.nframes);
-    size_t cap = 512 + (size_t)capture.nframes * 160, off = 0;
+    weft__symbolizer *sym = weft__symbolizer_new();
+    size_t cap = 512 + (size_t)capture.nframes * 400, off = 0;
     char *msg = malloc(cap);
     if (msg) {
         off += (size_t)snprintf(msg + off, cap - off,
                                 "weft: task '%s' is blocking the loop: running for %lld ms "
-                                "without suspending; it is now at:\n",
-                                capture.name, (long long)stuck_ms);
+                                "without suspending; it is now %s:\n",
+                                capture.name, (long long)stuck_ms,
+                                blocked ? "in a system call (frames after #0 scanned from "
+                                          "its stack)"
+                                        : "at");
         /* Start at the interrupted instruction: before it come the
          * handler, the signal trampoline and, under sanitizers, their
          * backtrace interceptor.  Without it, skip handler + trampoline. */
-        int first = 2;
-        for (int i = 0; i < capture.nframes; i++)
+        int first = blocked ? 0 : 2;
+        for (int i = 0; !blocked && i < capture.nframes; i++)
             if (capture.pc && capture.frames[i] == capture.pc) {
                 first = i;
                 break;
             }
-        for (int i = first; i < capture.nframes && off < cap; i++)
-            off += (size_t)snprintf(msg + off, cap - off, "    #%d %s\n", i - first,
-                                    syms ? syms[i] : "?");
+        for (int i = first; i < capture.nframes && off < cap; i++) {
+            char line[320];
+            /* A return address points after its call: name the call. */
+            void *a = capture.frames[i];
+            weft__symbolize(sym, i > first ? (char *)a - 1 : a, line, sizeof line);
+            off += (size_t)snprintf(msg + off, cap - off, "    #%d %s\n", i - first, line);
+        }
         weft__log("%s", msg);
         free(msg);
     }
-    free(syms);
+    weft__symbolizer_free(sym);
     atomic_store(&capture.state, 0);
 }
 
@@ -238,11 +318,15 @@ void weft__debug_loop_start(weft_loop *loop)
     weft__signals_watch_quit(loop);
     pthread_mutex_lock(&watchdog_lock);
     if (watchdog_users++ == 0) {
-        struct sigaction sa;
+        struct sigaction sa, prev;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = on_sigurg;
         sa.sa_flags = SA_RESTART | SA_SIGINFO;
         sigemptyset(&sa.sa_mask);
+        sigaction(SIGURG, NULL, &prev);
+        /* (Ours already in a forked child whose parent had it installed.) */
+        if (!((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction == on_sigurg))
+            prev_urg = prev;
         sigaction(SIGURG, &sa, NULL);
         atomic_store(&watchdog_stop, 0);
         /* The watchdog takes no signals: a process-directed signal that a
@@ -269,8 +353,26 @@ void weft__debug_loop_stop(weft_loop *loop)
     if (watchdog_users > 0 && --watchdog_users == 0) {
         atomic_store(&watchdog_stop, 1);
         pthread_join(watchdog_thread, NULL);
+        /* Give the program its SIGURG action back, unless it has set
+         * another one meanwhile. */
+        struct sigaction cur;
+        sigaction(SIGURG, NULL, &cur);
+        if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigurg)
+            sigaction(SIGURG, &prev_urg, NULL);
     }
     pthread_mutex_unlock(&watchdog_lock);
+}
+
+void weft__debug_fork_prepare(void) { pthread_mutex_lock(&watchdog_lock); }
+void weft__debug_fork_parent(void) { pthread_mutex_unlock(&watchdog_lock); }
+
+void weft__debug_fork_child(void)
+{
+    /* The watchdog thread stayed in the parent: a loop in debug mode in the
+     * child starts its own. */
+    watchdog_users = 0;
+    atomic_store(&capture.state, 0);
+    pthread_mutex_unlock(&watchdog_lock); /* taken by this thread before the fork */
 }
 
 /* ------------------------------------------------------------ dumps */

@@ -36,6 +36,8 @@ static weft__fd *fd_record(weft_loop *loop, int fd)
             f[i].ready = old->ready;
             f[i].unpollable = old->unpollable;
             f[i].closed = old->closed;
+            f[i].watch = old->watch;
+            f[i].watch_arg = old->watch_arg;
             /* Move the waiters over to the new list head. */
             while (!weft__list_empty(&old->waiters)) {
                 weft__list *it = weft__list_pop_front(&old->waiters);
@@ -43,6 +45,8 @@ static weft__fd *fd_record(weft_loop *loop, int fd)
             }
         } else {
             f[i].registered = f[i].ready = f[i].unpollable = f[i].closed = 0;
+            f[i].watch = NULL;
+            f[i].watch_arg = NULL;
         }
     }
     free(loop->fds);
@@ -100,6 +104,8 @@ void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events)
         }
     }
     f->ready |= (uint8_t)(ready & ~woken);
+    if (f->watch && (ready & WEFT_READABLE))
+        f->watch(f->watch_arg);
 }
 
 /* Wait on fd; `fresh`: the caller just saw EAGAIN, so any remembered edge
@@ -160,6 +166,29 @@ static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fres
     if (rc < 0)
         return weft__seterr(rc, "weft_wait_fd: fd %d: %s", fd, weft_strerror(rc));
     return rc;
+}
+
+int weft__fd_watch(int fd, void (*fn)(void *arg), void *arg)
+{
+    weft_loop *loop = weft__loop();
+    if (!loop)
+        return WEFT_ENOLOOP;
+    if (fd < 0 || (fd >= loop->nfds && fcntl(fd, F_GETFD) < 0))
+        return -EBADF;
+    weft__fd *f = fd_record(loop, fd);
+    if (!f)
+        return -ENOMEM;
+    if (!f->registered) {
+        int rc = weft__backend_add(loop, fd);
+        if (rc < 0)
+            return rc;
+        f->registered = 1;
+        f->ready = 0;
+        f->closed = 0;
+    }
+    f->watch = fn;
+    f->watch_arg = arg;
+    return 0;
 }
 
 int weft__wait_fd(int fd, int events, int64_t deadline, bool fresh)
@@ -259,6 +288,8 @@ void weft_fd_forget(int fd)
         return;
     weft__fd *f = &loop->fds[fd];
     wake_list(&f->waiters, -EBADF);
+    f->watch = NULL;
+    f->watch_arg = NULL;
     f->registered = 0;
     f->ready = 0;
     f->unpollable = 0;

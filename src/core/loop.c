@@ -7,7 +7,11 @@
  *   3. poll I/O: without blocking when tasks are ready, otherwise blocking
  *      until the next timer, then read the clock and fire timers again;
  *   4. run calls posted from other threads.
- * weft_run returns when no task is left.
+ * weft_run returns when no task is left and no hold (weft_loop_hold) keeps
+ * it: from then on posts are refused, the calls queued before run, and the
+ * loop ends once the tasks they spawned have finished too.  The struct
+ * itself lives on while a weft_loop_ref is held, so that late posters read
+ * -ESHUTDOWN from it instead of freed memory.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -38,10 +42,23 @@ static void loop_free(weft_loop *loop)
     weft__fds_free(loop);
     weft__signals_close(loop);
     weft__backend_close(loop);
+    /* Posters that hold a reference take post_lock and see `closed`: they
+     * never write to the eventfd closed here.  (weft_run closed it already
+     * unless the main task could not be spawned.) */
+    pthread_mutex_lock(&loop->post_lock);
+    loop->closed = true;
+    weft__post *p = loop->post_head;
+    loop->post_head = loop->post_tail = NULL;
+    pthread_mutex_unlock(&loop->post_lock);
+    while (p) { /* only when main never ran: nothing to run them on */
+        weft__post *next = p->next;
+        if (p->heap)
+            free(p);
+        p = next;
+    }
     if (loop->eventfd >= 0)
         close(loop->eventfd);
-    pthread_mutex_destroy(&loop->post_lock);
-    free(loop);
+    weft_loop_unref(loop);
 }
 
 static weft_loop *loop_new(void)
@@ -56,11 +73,13 @@ static weft_loop *loop_new(void)
     sigemptyset(&loop->sigpending);
     loop->epfd = loop->eventfd = loop->sigfd = -1;
     pthread_mutex_init(&loop->post_lock, NULL);
+    atomic_init(&loop->refs, 1);
     loop->stacks.stack_size = WEFT_STACK_DEFAULT;
     loop->slow_ns = weft__slow_default_ns();
     loop->start_limit = weft__start_limit_default();
     loop->coop_refill = weft__coop_refill_default();
     loop->thread = pthread_self();
+    loop->tid = gettid();
     loop->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->eventfd < 0 || weft__backend_init(loop) < 0) {
         loop_free(loop);
@@ -86,7 +105,7 @@ static void loop_iterate(weft_loop *loop)
         if (loop->io_waiters)
             weft__backend_poll(loop, 0);
         weft__coop_requeue(loop);
-    } else if (loop->nalive) {
+    } else if (loop->nalive || atomic_load_explicit(&loop->holds, memory_order_relaxed)) {
         int64_t next = weft__timers_next(loop);
         int64_t timeout = next == WEFT_NO_DEADLINE ? -1 : next - loop->now;
         if (timeout < 0 && next != WEFT_NO_DEADLINE)
@@ -110,6 +129,9 @@ static void loop_iterate(weft_loop *loop)
     weft__posts_run(loop);
 }
 
+/* A child's copies of its parents' loops: kept reachable (no leak report). */
+static weft_loop *volatile forgotten_loop;
+
 void weft__loop_forget_after_fork(void)
 {
     weft_loop *loop = weft__tls_loop;
@@ -121,8 +143,43 @@ void weft__loop_forget_after_fork(void)
         close(loop->eventfd);
     if (loop->sigfd >= 0)
         close(loop->sigfd);
+    /* The signals the loop routed to its signalfd are the program's again. */
+    if (loop->sigmask_changed)
+        pthread_sigmask(SIG_SETMASK, &loop->saved_mask, NULL);
+    loop->forgotten_next = forgotten_loop;
+    forgotten_loop = loop;
     weft__tls_loop = NULL;
 }
+
+/* fork(): the child has only the forking thread.  Its copy of that
+ * thread's loop shares the parent's epoll instance and cannot go on, so the
+ * child forgets it (its memory is a copy: left as it is) and may start a
+ * loop of its own with weft_run.  The loop list and the watchdog are locked
+ * across the fork so that the child's copies are consistent. */
+static void fork_prepare(void)
+{
+    weft__debug_fork_prepare();
+    pthread_mutex_lock(&weft__loops_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&weft__loops_lock);
+    weft__debug_fork_parent();
+}
+
+static void fork_child(void)
+{
+    /* The forking thread took the locks in fork_prepare: it is this
+     * thread in the child, so it can release them. */
+    weft__list_init(&weft__loops);
+    pthread_mutex_unlock(&weft__loops_lock);
+    weft__debug_fork_child();
+    weft__loop_forget_after_fork();
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void atfork_register(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
 
 static void report_unjoined(weft_loop *loop)
 {
@@ -140,6 +197,7 @@ int weft_run(weft_task_fn main, void *arg)
         return weft__seterr(-EINVAL, "weft_run: NULL main function");
     if (weft__tls_loop)
         return weft__seterr(-EBUSY, "weft_run: this thread already runs a weft loop");
+    pthread_once(&atfork_once, atfork_register);
     weft_loop *loop = loop_new();
     if (!loop)
         return weft__seterr(-ENOMEM, "weft_run: cannot create the loop: %s", strerror(errno));
@@ -161,11 +219,17 @@ int weft_run(weft_task_fn main, void *arg)
         loop->main_task = m;
         for (;;) {
             loop_iterate(loop);
-            if (loop->nalive == 0 && !weft__posts_close(loop))
-                break;
+            if (loop->nalive == 0 && weft__posts_close(loop)) {
+                /* Closed: the calls queued before still run; if they spawn
+                 * tasks, the loop goes on until those finish. */
+                weft__posts_run(loop);
+                if (loop->nalive == 0)
+                    break;
+            }
         }
         status = m->status;
     }
+    weft__start_failures_flush(loop);
     if (loop->debug)
         report_unjoined(loop);
 

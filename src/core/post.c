@@ -70,13 +70,70 @@ void weft__posts_run(weft_loop *loop)
     }
 }
 
-/* Refuse further posts; returns whether calls were still queued. */
 bool weft__posts_close(weft_loop *loop)
 {
     pthread_mutex_lock(&loop->post_lock);
-    bool pending = loop->post_head != NULL;
-    if (!pending)
+    if (!loop->closed && atomic_load_explicit(&loop->holds, memory_order_relaxed) == 0)
         loop->closed = true;
+    bool closed = loop->closed;
     pthread_mutex_unlock(&loop->post_lock);
-    return pending;
+    return closed;
+}
+
+weft_loop *weft_loop_ref(weft_loop *loop)
+{
+    if (!loop) {
+        weft__seterr(-EINVAL, "weft_loop_ref: NULL loop");
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&loop->refs, 1, memory_order_relaxed);
+    return loop;
+}
+
+void weft_loop_unref(weft_loop *loop)
+{
+    if (!loop)
+        return;
+    /* The last reference frees what weft_run left: the lock and the struct
+     * (weft_run drops its own reference after closing everything else). */
+    if (atomic_fetch_sub_explicit(&loop->refs, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_destroy(&loop->post_lock);
+        free(loop);
+    }
+}
+
+int weft_loop_hold(weft_loop *loop)
+{
+    if (!loop)
+        return weft__seterr(-EINVAL, "weft_loop_hold: NULL loop");
+    pthread_mutex_lock(&loop->post_lock);
+    bool closed = loop->closed;
+    if (!closed)
+        atomic_fetch_add_explicit(&loop->holds, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&loop->post_lock);
+    if (closed)
+        return weft__seterr(-ESHUTDOWN, "weft_loop_hold: the loop has finished");
+    return 0;
+}
+
+int weft_loop_release(weft_loop *loop)
+{
+    if (!loop)
+        return weft__seterr(-EINVAL, "weft_loop_release: NULL loop");
+    pthread_mutex_lock(&loop->post_lock);
+    int holds = atomic_load_explicit(&loop->holds, memory_order_relaxed);
+    if (holds > 0) {
+        atomic_store_explicit(&loop->holds, holds - 1, memory_order_relaxed);
+        if (holds == 1 && !loop->closed) {
+            /* The loop may sleep with no task left: wake it to finish.  Under
+             * the lock: it cannot close the eventfd meanwhile. */
+            uint64_t one = 1;
+            ssize_t r = write(loop->eventfd, &one, sizeof one);
+            (void)r;
+        }
+    }
+    pthread_mutex_unlock(&loop->post_lock);
+    if (holds <= 0)
+        return weft__seterr(-EINVAL, "weft_loop_release: the loop is not held");
+    return 0;
 }

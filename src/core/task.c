@@ -368,6 +368,36 @@ static void release_zombie(weft_loop *loop)
         task_free(loop, t);
 }
 
+/* A task could not start.  When stacks cannot be mapped, every new task
+ * fails the same way (under `ulimit -v`, hundreds of thousands in a row):
+ * the first is logged, the others are counted and summed up in one line
+ * when a task starts again, when the loop ends, or every second meanwhile. */
+#define WEFT__START_FAIL_SUMMARY_NS ((int64_t)1000000000)
+
+void weft__start_failures_flush(weft_loop *loop)
+{
+    if (loop->start_fails)
+        weft__log("weft: %zu more task(s) could not start: %s\n", loop->start_fails,
+                  loop->start_fail_msg);
+    loop->start_fails = 0;
+    loop->start_fail_logged = loop->now;
+}
+
+static void log_start_failure(weft_loop *loop, weft_task *t)
+{
+    snprintf(loop->start_fail_msg, sizeof loop->start_fail_msg, "%s", weft_errmsg());
+    if (!loop->start_failing) {
+        loop->start_failing = true;
+        loop->start_fail_logged = loop->now;
+        weft__log("weft: task '%s' could not start: %s (more such failures are counted, "
+                  "not logged one by one)\n", t->name, loop->start_fail_msg);
+        return;
+    }
+    loop->start_fails++;
+    if (loop->now - loop->start_fail_logged >= WEFT__START_FAIL_SUMMARY_NS)
+        weft__start_failures_flush(loop);
+}
+
 /* Loop context: give a new task its stack and first frame.  A task whose
  * stack cannot be mapped finishes at once with the error as its status. */
 static bool task_prepare(weft_loop *loop, weft_task *t)
@@ -375,11 +405,15 @@ static bool task_prepare(weft_loop *loop, weft_task *t)
     t->stack = weft__stack_get(loop, t->stack_size);
     if (!t->stack) {
         int err = -ENOMEM;
-        weft__log("weft: task '%s' could not start: %s\n", t->name, weft_errmsg());
+        log_start_failure(loop, t);
         task_finish(loop, t, err);
         if (t->detached)
             task_free(loop, t);
         return false;
+    }
+    if (WEFT__UNLIKELY(loop->start_failing)) {
+        weft__start_failures_flush(loop);
+        loop->start_failing = false;
     }
     loop->nstarted++;
     weft__task_run *run = &t->stack->run;

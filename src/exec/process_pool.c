@@ -380,6 +380,16 @@ static void child_setup(pid_t parent, int keep_fd)
 
 /* ------------------------------------------------------------ workers */
 
+static void ensure_reader(worker *w);
+
+/* Loop side: the worker's pidfd (or socket) is readable: it may have died. */
+static void worker_event(void *arg)
+{
+    worker *w = arg;
+    if (w->pid > 0 && !w->replacing && !w->pool->shut)
+        ensure_reader(w);
+}
+
 static int spawn_worker(weft_process_pool *pool, worker *w)
 {
     int sv[2];
@@ -414,6 +424,10 @@ static int spawn_worker(weft_process_pool *pool, worker *w)
 #else
     w->pidfd = -1;
 #endif
+    /* A worker that dies while idle is reaped (and replaced) at once, not
+     * when it is next given a job: its pidfd (or, without one, its socket's
+     * EOF) wakes its reader. */
+    weft__fd_watch(w->pidfd >= 0 ? w->pidfd : w->fd, worker_event, w);
     return 0;
 }
 
@@ -776,11 +790,29 @@ static void worker_died(weft_process_pool *pool, worker *w)
 
 /* Reads the answers of one worker while it has jobs in flight.  Answers
  * come in the order the requests were sent, which is the FIFO's order. */
+/* Whether the worker's process has exited (not reaped: waitid WNOWAIT). */
+static bool worker_gone(const worker *w)
+{
+    if (w->pid <= 0)
+        return false;
+    siginfo_t si;
+    si.si_pid = 0;
+    return waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0
+        && si.si_pid == w->pid;
+}
+
 static int reader_main(void *arg)
 {
     worker *w = arg;
     weft_process_pool *pool = w->pool;
-    while (!weft__list_empty(&w->inflight)) {
+    for (;;) {
+        if (weft__list_empty(&w->inflight)) {
+            /* Idle: a worker that died now is reaped and replaced. */
+            if (pool->shut || w->replacing || !worker_gone(w))
+                break;
+            worker_died(pool, w);
+            continue;
+        }
         pjob *j = weft__container_of(w->inflight.next, pjob, link);
         if (!j->sent) {
             /* Its caller is about to send it (or withdraws it). */

@@ -43,7 +43,37 @@ struct weft_thread_pool {
     pthread_t *threads;
     size_t nthreads;
     bool shutdown;
+    unsigned forks;          /* fork_count when made: its threads are here */
+    struct weft_thread_pool *forgotten_next; /* forgotten in a child of fork */
 };
+
+/* Bumped in the child of every fork: a pool made before has no threads
+ * there (they stayed in the parent), and a call on it would wait forever. */
+static unsigned fork_count;
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+static weft_thread_pool *default_pool;
+
+/* The parents' default pools, forgotten in a child: kept reachable (they
+ * are not the child's to free, and no leak either). */
+static weft_thread_pool *volatile forgotten_pool;
+
+static void fork_prepare(void) { pthread_mutex_lock(&default_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&default_lock); }
+static void fork_child(void)
+{
+    fork_count++;
+    /* The parent's default pool (its copy here has no threads and locks
+     * that may be held) is left as it is; the child starts its own. */
+    if (default_pool) {
+        default_pool->forgotten_next = forgotten_pool;
+        forgotten_pool = default_pool;
+    }
+    default_pool = NULL;
+    pthread_mutex_unlock(&default_lock); /* taken by this thread before the fork */
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void atfork_register(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
 
 static _Thread_local weft__job *current_job;
 
@@ -117,6 +147,7 @@ static size_t default_threads(void)
 
 weft_thread_pool *weft_thread_pool_new(const weft_thread_pool_opts *opts)
 {
+    pthread_once(&atfork_once, atfork_register);
     size_t n = opts && opts->threads ? opts->threads : default_threads();
     weft_thread_pool *pool = calloc(1, sizeof *pool);
     if (pool)
@@ -128,6 +159,7 @@ weft_thread_pool *weft_thread_pool_new(const weft_thread_pool_opts *opts)
     }
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->cond, NULL);
+    pool->forks = fork_count;
     weft__list_init(&pool->queue);
     weft__list_init(&pool->running);
     /* Workers take no signals: a process-directed signal that a task waits
@@ -153,15 +185,14 @@ weft_thread_pool *weft_thread_pool_new(const weft_thread_pool_opts *opts)
     return pool;
 }
 
-static weft_thread_pool *default_pool;
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-
-static void default_init(void) { default_pool = weft_thread_pool_new(NULL); }
-
 weft_thread_pool *weft_thread_pool_default(void)
 {
-    pthread_once(&default_once, default_init);
-    return default_pool;
+    pthread_mutex_lock(&default_lock);
+    if (!default_pool)
+        default_pool = weft_thread_pool_new(NULL);
+    weft_thread_pool *pool = default_pool;
+    pthread_mutex_unlock(&default_lock);
+    return pool;
 }
 
 size_t weft_thread_pool_size(const weft_thread_pool *pool) { return pool ? pool->nthreads : 0; }
@@ -170,6 +201,13 @@ void weft_thread_pool_free(weft_thread_pool *pool)
 {
     if (!pool)
         return;
+    if (pool->forks != fork_count) {
+        /* Made before fork(): its threads, jobs and their loops are the
+         * parent's; here there is only memory to give back. */
+        free(pool->threads);
+        free(pool);
+        return;
+    }
     pthread_mutex_lock(&pool->lock);
     pool->shutdown = true;
     /* Jobs not started fail; running ones are asked to stop. */
@@ -238,6 +276,10 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
     if (!pool && !(pool = weft_thread_pool_default()))
         return refuse(opts, arg, weft__seterr(-ENOMEM, "weft_thread_pool_run: no default "
                                               "pool: %s", weft_errmsg()));
+    if (pool->forks != fork_count)
+        return refuse(opts, arg, weft__seterr(-ESHUTDOWN, "weft_thread_pool_run: the pool was "
+                                              "made before fork(); its threads are in the "
+                                              "parent process"));
     if (weft__cancel_visible(t))
         return refuse(opts, arg, weft__seterr(-ECANCELED, "weft_thread_pool_run: %s",
                                               weft_strerror(-ECANCELED)));

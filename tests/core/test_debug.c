@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,8 +274,9 @@ int weft_test_blocker(void *arg);
 int weft_test_blocker(void *arg)
 {
     (void)arg;
-    /* The watchdog's signal cuts usleep short: block for the full 300 ms,
-     * and on a slow machine on until the report has come (at most 5 s). */
+    /* Where the watchdog falls back to its signal (valgrind, qemu-user),
+     * usleep is cut short: block for the full 300 ms all the same, and on a
+     * slow machine on until the report has come (at most 5 s). */
     int64_t start = mono_ns();
     for (;;) {
         int64_t ran = mono_ns() - start;
@@ -314,7 +318,7 @@ static void test_watchdog(void **state)
     assert_non_null(strstr(msg, "task 'blocker' is blocking the loop"));
     const char *bt = strstr(msg, "\n    #");
     assert_non_null(bt);
-    if (!strstr(bt, "usleep") || !strstr(bt, "weft_test_blocker"))
+    if (getenv("WEFT_TEST_SHOW") || !strstr(bt, "usleep") || !strstr(bt, "weft_test_blocker"))
         print_message("watchdog report:\n%s\n", msg);
     assert_non_null(strstr(bt, "usleep"));
     assert_non_null(strstr(bt, "weft_test_blocker"));
@@ -593,6 +597,269 @@ static void test_debug_mode_keeps_signals(void **state)
     assert_int_equal(WEXITSTATUS(ws), 0);
 }
 
+/* ------------------------------------------------------------ watchdog: blocked calls */
+
+/* The watchdog reads a thread blocked in a system call from outside: the
+ * call goes on as if nobody had looked.  Each call blocks ~300 ms, the
+ * threshold is 50 ms, and the test checks that the report came while the
+ * call was blocked (so the watchdog did look) and that the call returned
+ * what it returns undisturbed, no earlier than its timeout. */
+#define BLOCK_MS 300
+
+static int call_usleep(void)
+{
+    return usleep(BLOCK_MS * 1000) == 0 ? 0 : errno;
+}
+
+static int call_nanosleep(void)
+{
+    struct timespec ts = {0, BLOCK_MS * 1000000L}, rem;
+    return nanosleep(&ts, &rem) == 0 ? 0 : errno;
+}
+
+static int call_sleep(void)
+{
+    return (int)sleep(1); /* the seconds left: 0 unless cut short */
+}
+
+static int call_poll(void)
+{
+    int r = poll(NULL, 0, BLOCK_MS);
+    return r == 0 ? 0 : r < 0 ? errno : 1000 + r;
+}
+
+static int call_select(void)
+{
+    struct timeval tv = {0, BLOCK_MS * 1000};
+    int r = select(0, NULL, NULL, NULL, &tv);
+    return r == 0 ? 0 : r < 0 ? errno : 1000 + r;
+}
+
+static int call_recv_timeout(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        return -1;
+    struct timeval tv = {0, BLOCK_MS * 1000};
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    ssize_t r = recv(sv[0], &c, 1, 0);
+    int err = errno;
+    close(sv[0]);
+    close(sv[1]);
+    /* undisturbed: the timeout, EAGAIN; a signal would give EINTR */
+    return r < 0 && (err == EAGAIN || err == EWOULDBLOCK) ? 0 : r < 0 ? err : 1000;
+}
+
+static void *write_later(void *arg)
+{
+    usleep(BLOCK_MS * 1000);
+    (void)!write(*(int *)arg, "x", 1);
+    return NULL;
+}
+
+static int call_read_pipe(void)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    pthread_t th;
+    pthread_create(&th, NULL, write_later, &p[1]);
+    char c = 0;
+    ssize_t r = read(p[0], &c, 1);
+    int err = errno;
+    pthread_join(th, NULL);
+    close(p[0]);
+    close(p[1]);
+    return r == 1 && c == 'x' ? 0 : r < 0 ? err : 1000;
+}
+
+static int (*blocking_call)(void);
+
+static int blocked_call_task(void *arg)
+{
+    (void)arg;
+    int r = blocking_call();
+    atomic_store(&blocker_done, 1);
+    return r;
+}
+
+static int blocked_call_main(void *arg)
+{
+    (void)arg;
+    return spawn_join(blocked_call_task, NULL, "blocked");
+}
+
+/* Whether /proc/self/task/<tid>/syscall describes our own threads: not
+ * under valgrind or qemu-user, which run the program on threads of their
+ * own (the watchdog then falls back to the signal, see debug.h). */
+static void *nap_thread(void *arg)
+{
+    atomic_store((atomic_int *)arg, (int)gettid());
+    usleep(200 * 1000);
+    return NULL;
+}
+
+static bool outside_view_works(void)
+{
+    static int known = -1;
+    if (known >= 0)
+        return known;
+    static atomic_int tid;
+    atomic_store(&tid, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, nap_thread, &tid), 0);
+    usleep(50 * 1000);
+    known = 0;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", atomic_load(&tid));
+    FILE *f = fopen(path, "r");
+    pthread_attr_t attr;
+    if (f && fgets(buf, sizeof buf, f) && pthread_getattr_np(th, &attr) == 0) {
+        void *addr;
+        size_t size;
+        pthread_attr_getstack(&attr, &addr, &size);
+        pthread_attr_destroy(&attr);
+        /* the second last field: the stack pointer */
+        char *fields[10];
+        int n = 0;
+        for (char *tok = strtok(buf, " \n"); tok && n < 10; tok = strtok(NULL, " \n"))
+            fields[n++] = tok;
+        if (n >= 3) {
+            uintptr_t sp = (uintptr_t)strtoull(fields[n - 2], NULL, 16);
+            known = sp >= (uintptr_t)addr && sp < (uintptr_t)addr + size;
+        }
+    }
+    if (f)
+        fclose(f);
+    pthread_join(th, NULL);
+    return known;
+}
+
+static void check_call_unchanged(int (*call)(void), const char *name, int64_t min_ms)
+{
+    if (!outside_view_works()) {
+        print_message("skipped: /proc/self/task/<tid>/syscall does not describe this "
+                      "program's threads here (valgrind, qemu-user)\n");
+        skip();
+    }
+    weft_set_slow_ms(50);
+    setenv("WEFT_DEBUG", "1", 1);
+    log_start();
+    blocking_call = call;
+    int64_t t0 = mono_ns();
+    int rc = weft_run(blocked_call_main, NULL);
+    int64_t took = mono_ns() - t0;
+    unsetenv("WEFT_DEBUG");
+    const char *log = log_stop();
+    pthread_mutex_lock(&log_lock);
+    int reports = watchdog_reports;
+    bool while_blocked = watchdog_while_blocked;
+    pthread_mutex_unlock(&log_lock);
+    if (rc != 0 || reports != 1 || !while_blocked)
+        print_message("%s: returned %d after %lld ms; log:\n%s\n", name, rc,
+                      (long long)(took / 1000000), log);
+    assert_int_equal(reports, 1);
+    assert_true(while_blocked);
+    assert_int_equal(rc, 0);
+    assert_true(took >= min_ms * 1000000);
+}
+
+static void test_watchdog_usleep(void **state)
+{
+    (void)state;
+    check_call_unchanged(call_usleep, "usleep", BLOCK_MS);
+}
+
+static void test_watchdog_nanosleep(void **state)
+{
+    (void)state;
+    check_call_unchanged(call_nanosleep, "nanosleep", BLOCK_MS);
+}
+
+static void test_watchdog_sleep(void **state)
+{
+    (void)state;
+    check_call_unchanged(call_sleep, "sleep", 1000);
+}
+
+static void test_watchdog_poll(void **state)
+{
+    (void)state;
+    check_call_unchanged(call_poll, "poll", BLOCK_MS - 10);
+}
+
+static void test_watchdog_select(void **state)
+{
+    (void)state;
+    check_call_unchanged(call_select, "select", BLOCK_MS - 10);
+}
+
+static void test_watchdog_recv_timeout(void **state)
+{
+    (void)state;
+    check_call_unchanged(call_recv_timeout, "recv with SO_RCVTIMEO", BLOCK_MS - 10);
+}
+
+static void test_watchdog_read(void **state)
+{
+    (void)state;
+    check_call_unchanged(call_read_pipe, "read", BLOCK_MS - 10);
+}
+
+/* ------------------------------------------------------------ the program's SIGURG */
+
+static atomic_int own_urg;
+
+static void own_urg_handler(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&own_urg, 1);
+}
+
+static int urg_main(void *arg)
+{
+    (void)arg;
+    pthread_kill(pthread_self(), SIGURG); /* thread-directed, like the watchdog's */
+    kill(getpid(), SIGURG);
+    return atomic_load(&own_urg) == 2 ? 0 : 10 + atomic_load(&own_urg);
+}
+
+static void urg_child(void *arg)
+{
+    (void)arg;
+    struct sigaction sa, cur;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = own_urg_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGURG, &sa, NULL);
+    weft_debug_enable();
+    int rc = weft_run(urg_main, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "child: weft_run returned %d\n", rc);
+        _exit(1);
+    }
+    /* the loop ended: the program's handler is in place again */
+    sigaction(SIGURG, NULL, &cur);
+    if (cur.sa_handler != own_urg_handler || (cur.sa_flags & SA_SIGINFO))
+        _exit(2);
+    raise(SIGURG);
+    _exit(atomic_load(&own_urg) == 3 ? 0 : 3);
+}
+
+static void test_debug_keeps_program_sigurg(void **state)
+{
+    (void)state;
+    char out[8192];
+    int ws;
+    run_child(urg_child, NULL, out, sizeof out, &ws);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+        print_message("child %s %d, stderr:\n%s\n", WIFEXITED(ws) ? "exited" : "killed by signal",
+                      WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws), out);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,11 +869,19 @@ int main(void)
         cmocka_unit_test(test_slow_off),
         cmocka_unit_test(test_slow_set_in_loop),
         cmocka_unit_test(test_watchdog),
+        cmocka_unit_test(test_watchdog_usleep),
+        cmocka_unit_test(test_watchdog_nanosleep),
+        cmocka_unit_test(test_watchdog_sleep),
+        cmocka_unit_test(test_watchdog_poll),
+        cmocka_unit_test(test_watchdog_select),
+        cmocka_unit_test(test_watchdog_recv_timeout),
+        cmocka_unit_test(test_watchdog_read),
         cmocka_unit_test(test_dump_tasks),
         cmocka_unit_test(test_unjoined_reported),
         cmocka_unit_test(test_sigquit_dump),
         cmocka_unit_test(test_sigquit_dump_enabled_in_loop),
         cmocka_unit_test(test_debug_mode_keeps_signals),
+        cmocka_unit_test(test_debug_keeps_program_sigurg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,15 @@ static void run_checked(weft_task_fn fn, void *arg)
 }
 
 static void noop(void *arg) { (void)arg; }
+
+static void assert_contains(const char *msg, const char *what)
+{
+    assert_non_null(msg);
+    if (!strstr(msg, what)) {
+        fprintf(stderr, "message \"%s\" should contain \"%s\"\n", msg, what);
+        fail();
+    }
+}
 
 /* ------------------------------------------------------------ weft_loop_current */
 
@@ -563,6 +573,156 @@ static void test_queued_posts_run_before_return(void **state)
     assert_int_equal(late_many, 1001);
 }
 
+
+/* ------------------------------------------------------------ lifetime */
+
+/* Threads post as fast as they can while the loop ends, then after it
+ * ended, and finally drop their references: under ASan a post into a freed
+ * loop is a use-after-free, under TSan a race. */
+#define HARD_POSTERS 4
+
+static atomic_int hard_stop, hard_refused;
+static atomic_long hard_ran;
+
+static void hard_count(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&hard_ran, 1);
+}
+
+static void *hard_poster(void *arg)
+{
+    weft_loop *loop = arg;
+    long ok = 0;
+    int rc;
+    while ((rc = weft_loop_post(loop, hard_count, NULL)) == 0)
+        ok++;
+    if (rc != -ESHUTDOWN)
+        return (void *)1;
+    atomic_fetch_add(&hard_refused, 1);
+    /* refused for good: the loop has closed */
+    for (int i = 0; i < 1000; i++)
+        if (weft_loop_post(loop, hard_count, NULL) != -ESHUTDOWN)
+            return (void *)2;
+    while (!atomic_load(&hard_stop))
+        sched_yield();
+    /* after weft_run returned: still a clear error, never freed memory */
+    if (weft_loop_post(loop, hard_count, NULL) != -ESHUTDOWN)
+        return (void *)3;
+    if (weft_loop_hold(loop) != -ESHUTDOWN)
+        return (void *)4;
+    weft_loop_unref(loop);
+    return (void *)(ok >= 0 ? NULL : (void *)5);
+}
+
+static pthread_t hard_threads[HARD_POSTERS];
+
+static int start_hard_posters(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < HARD_POSTERS; i++)
+        assert_int_equal(pthread_create(&hard_threads[i], NULL, hard_poster,
+                                        weft_loop_ref(weft_loop_current())), 0);
+    assert_int_equal(weft_sleep_ms(20), 0);
+    return 0; /* the posters go on posting while the loop ends */
+}
+
+static void test_post_hard_while_loop_ends(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 5; round++) {
+        atomic_store(&hard_stop, 0);
+        atomic_store(&hard_refused, 0);
+        int64_t t0 = clock_ns();
+        run_checked(start_hard_posters, NULL);
+        /* a steady stream of posts does not keep the finished loop going */
+        assert_true(clock_ns() - t0 < 10000 * MS);
+        atomic_store(&hard_stop, 1);
+        for (int i = 0; i < HARD_POSTERS; i++) {
+            void *ret = (void *)9;
+            assert_int_equal(pthread_join(hard_threads[i], &ret), 0);
+            assert_null(ret);
+        }
+        assert_int_equal(atomic_load(&hard_refused), HARD_POSTERS);
+    }
+}
+
+/* A reference taken and dropped on the loop's thread, and bad input. */
+static int ref_on_loop(void *arg)
+{
+    (void)arg;
+    weft_loop *loop = weft_loop_current();
+    assert_ptr_equal(weft_loop_ref(loop), loop);
+    weft_loop_unref(loop);
+    assert_null(weft_loop_ref(NULL));
+    weft_loop_unref(NULL); /* nothing */
+    assert_int_equal(weft_loop_hold(NULL), -EINVAL);
+    assert_int_equal(weft_loop_release(NULL), -EINVAL);
+    assert_int_equal(weft_loop_release(loop), -EINVAL); /* not held */
+    assert_contains(weft_errmsg(), "not held");
+    return 0;
+}
+
+static void test_ref_basics(void **state)
+{
+    (void)state;
+    run_checked(ref_on_loop, NULL);
+}
+
+/* A hold keeps a loop without tasks running for posts from another thread;
+ * the release from that thread lets it end. */
+static atomic_int held_ran;
+static weft_loop *held_loop;
+
+static void held_call(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&held_ran, 1);
+}
+
+static void *held_poster(void *arg)
+{
+    weft_loop *loop = arg;
+    nap_ms(50); /* the main task has surely ended */
+    for (int i = 0; i < 10; i++) {
+        if (weft_loop_post(loop, held_call, NULL) != 0)
+            return (void *)1;
+        nap_ms(5);
+    }
+    while (atomic_load(&held_ran) < 10)
+        nap_ms(1);
+    if (weft_loop_release(loop) != 0)
+        return (void *)2;
+    return NULL;
+}
+
+static pthread_t held_thread;
+
+static int hold_then_return(void *arg)
+{
+    (void)arg;
+    held_loop = weft_loop_ref(weft_loop_current());
+    assert_int_equal(weft_loop_hold(held_loop), 0);
+    assert_int_equal(pthread_create(&held_thread, NULL, held_poster, held_loop), 0);
+    return 0; /* no task left: only the hold keeps the loop */
+}
+
+static void test_hold_keeps_loop_for_posts(void **state)
+{
+    (void)state;
+    atomic_store(&held_ran, 0);
+    int64_t t0 = clock_ns();
+    run_checked(hold_then_return, NULL);
+    assert_true(clock_ns() - t0 >= 50 * MS);
+    assert_int_equal(atomic_load(&held_ran), 10);
+    void *ret = (void *)9;
+    assert_int_equal(pthread_join(held_thread, &ret), 0);
+    assert_null(ret);
+    assert_int_equal(weft_loop_post(held_loop, held_call, NULL), -ESHUTDOWN);
+    assert_int_equal(weft_loop_hold(held_loop), -ESHUTDOWN);
+    weft_loop_unref(held_loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +737,9 @@ int main(void)
         cmocka_unit_test(test_post_from_loop_thread),
         cmocka_unit_test(test_two_loops_ping_pong),
         cmocka_unit_test(test_queued_posts_run_before_return),
+        cmocka_unit_test(test_post_hard_while_loop_ends),
+        cmocka_unit_test(test_ref_basics),
+        cmocka_unit_test(test_hold_keeps_loop_for_posts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <valgrind/valgrind.h>
@@ -511,11 +512,225 @@ static void test_registers_survive_switches(void **state)
     assert_true(want[0].ires != want[1].ires && want[1].ires != want[2].ires);
 }
 
+/* ------------------------------------------------------------ start failures */
+
+/* When stacks cannot be mapped (address space limit), every task fails to
+ * start: the log gets the first failure and then summary lines, not one
+ * line per task. */
+#define MANY_FAILS 3000
+
+static int nap_short(void *arg)
+{
+    (void)arg;
+    return weft_sleep_ms(20);
+}
+
+static int start_fail_main(void *arg)
+{
+    (void)arg;
+    static weft_task *t[MANY_FAILS];
+    for (int i = 0; i < MANY_FAILS; i++) {
+        t[i] = weft_spawn(nap_short, NULL, NULL);
+        if (!t[i])
+            return -1;
+    }
+    /* Spawned, not started: their stacks come when they first run. */
+    struct rlimit rl = {.rlim_cur = (rlim_t)(vm_size_kib() + 8 * 1024) * 1024,
+                        .rlim_max = RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return -2;
+    /* An emulator (qemu-user) may not apply the limit to the program's
+     * mappings: then there is nothing to test. */
+    void *probe = mmap(NULL, (size_t)64 << 20, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe != MAP_FAILED) {
+        munmap(probe, (size_t)64 << 20);
+        fprintf(stderr, "limit not enforced\n");
+        rl.rlim_cur = RLIM_INFINITY;
+        setrlimit(RLIMIT_AS, &rl);
+        for (int i = 0; i < MANY_FAILS; i++)
+            weft_join(t[i], NULL);
+        return 0;
+    }
+    int failed = 0;
+    for (int i = 0; i < MANY_FAILS; i++) {
+        int st = 0;
+        if (weft_join(t[i], &st) != 0)
+            return -3;
+        failed += st == -ENOMEM;
+    }
+    rl.rlim_cur = RLIM_INFINITY;
+    setrlimit(RLIMIT_AS, &rl);
+    fprintf(stderr, "failed=%d\n", failed);
+    return 0;
+}
+
+static void start_fail_child(void *arg)
+{
+    (void)arg;
+    int rc = weft_run(start_fail_main, NULL);
+    fprintf(stderr, "rc=%d\n", rc);
+    _exit(rc == 0 ? 0 : 1);
+}
+
+static void test_start_failures_rate_limited(void **state)
+{
+    (void)state;
+    if (TEST_ASAN || RUNNING_ON_VALGRIND) {
+        print_message("skipped: the sanitizer's or valgrind's own mappings need the address "
+                      "space limit\n");
+        skip();
+    }
+    static char out[1 << 20];
+    int ws;
+    run_child(start_fail_child, NULL, out, sizeof out, &ws);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+        print_message("child stderr:\n%.4000s\n", out);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    if (strstr(out, "limit not enforced")) {
+        print_message("skipped: RLIMIT_AS is not enforced here (an emulator?)\n");
+        skip();
+    }
+    const char *f = strstr(out, "failed=");
+    assert_non_null(f);
+    long failed = strtol(f + 7, NULL, 10);
+    assert_true(failed >= MANY_FAILS / 2); /* the limit did bite */
+    long first_lines = 0, summed = 0, lines = 0;
+    for (const char *p = out; (p = strstr(p, "could not start")); p++) {
+        first_lines++;
+    }
+    for (const char *p = out; (p = strstr(p, "weft: ")); p++) {
+        lines++;
+        long n;
+        if (sscanf(p, "weft: %ld more task(s) could not start", &n) == 1)
+            summed += n;
+    }
+    print_message("%ld tasks failed to start; %ld log lines\n", failed, lines);
+    /* one line for the first, the rest counted in a few summaries */
+    assert_true(lines <= 10);
+    assert_true(first_lines >= 1 && first_lines <= 10);
+    assert_int_equal(summed + 1, failed);
+}
+
+/* ------------------------------------------------------------ a frame larger than the stack */
+
+/* A 200 KiB local array on a 64 KiB stack: the frame reaches far below the
+ * stack.  This file is built without -fstack-clash-protection, so nothing
+ * probes the frame page by page: the first write lands ~136 KiB below the
+ * usable stack.  It must land in the task's own guard (weft's handler names
+ * the task, the process dies of SIGSEGV), not in the stack mapped below,
+ * where it would silently overwrite another task's frames. */
+#define BIG_FRAME (200 * 1024)
+
+static volatile uintptr_t big_at, neighbour_at;
+/* Pages of the big frame written before the fault, in memory shared with
+ * the parent: 0 means the very first write (the one furthest from the
+ * stack) faulted, so nothing outside the task's own stack was touched. */
+static volatile size_t *pages_written;
+
+__attribute__((noinline)) static int jump_frame(int x)
+{
+    char buf[BIG_FRAME];
+    volatile char *p = buf;
+    big_at = (uintptr_t)buf;
+    /* Lowest address first: the write furthest from the stack comes first. */
+    for (size_t i = 0; i < sizeof buf; i += 4096) {
+        p[i] = (char)x;
+        *pages_written = i / 4096 + 1;
+    }
+    escape(buf);
+    return buf[x & 0xff];
+}
+
+static int big_frame_task(void *arg)
+{
+    (void)arg;
+    weft_sleep_ms(20); /* the neighbour has its canary in place */
+    return jump_frame(7);
+}
+
+/* The neighbour: a canary over most of its stack, checked after the big
+ * frame ran. */
+static int neighbour_task(void *arg)
+{
+    (void)arg;
+    static const size_t n = 400 * 1024;
+    char *canary = __builtin_alloca(n);
+    neighbour_at = (uintptr_t)canary;
+    memset(canary, 0x5a, n);
+    escape(canary);
+    weft_sleep_ms(200);
+    for (size_t i = 0; i < n; i++)
+        if (canary[i] != 0x5a) {
+            fprintf(stderr, "child: the neighbour's stack was overwritten at %zu\n", i);
+            return 1;
+        }
+    return 0;
+}
+
+static int big_frame_main(void *arg)
+{
+    (void)arg;
+    weft_task_opts ao = {.name = "big_frame", .stack_size = 64 * 1024};
+    weft_task_opts bo = {.name = "neighbour", .stack_size = 512 * 1024};
+    weft_task *a = weft_spawn(big_frame_task, NULL, &ao);
+    weft_task *b = weft_spawn(neighbour_task, NULL, &bo);
+    if (!a || !b)
+        return -1;
+    int sa = 0, sb = 0;
+    weft_join(a, &sa);
+    weft_join(b, &sb);
+    return sb;
+}
+
+static void big_frame_child(void *arg)
+{
+    (void)arg;
+    int rc = weft_run(big_frame_main, NULL);
+    fprintf(stderr, "child: survived the big frame (status %d); frame at %#lx, neighbour's "
+                    "canary at %#lx\n", rc, (unsigned long)big_at, (unsigned long)neighbour_at);
+    _exit(3);
+}
+
+static void test_big_frame_hits_guard(void **state)
+{
+    (void)state;
+    if (RUNNING_ON_VALGRIND) {
+        print_message("skipped: valgrind handles the guard-page fault itself\n");
+        skip();
+    }
+    pages_written = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(pages_written != MAP_FAILED);
+    *pages_written = 0;
+    char out[8192];
+    int ws;
+    run_child(big_frame_child, NULL, out, sizeof out, &ws);
+    size_t written = *pages_written;
+    munmap((void *)pages_written, 4096);
+    bool ours = strstr(out, "stack overflow in task 'big_frame'") != NULL;
+    bool asan = TEST_ASAN && strstr(out, "AddressSanitizer");
+    if (!ours && !asan)
+        print_message("child %s %d, stderr:\n%s\n", WIFEXITED(ws) ? "exited" : "killed by signal",
+                      WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws), out);
+    assert_true(ours || asan);
+    if (ours) {
+        assert_true(WIFSIGNALED(ws));
+        assert_int_equal(WTERMSIG(ws), SIGSEGV);
+        if (written)
+            print_message("%zu pages of the frame were written below the guard (into the "
+                          "mapping below) before the fault\n", written);
+        assert_int_equal(written, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_start_failures_rate_limited),
         cmocka_unit_test(test_overflow_reported),
         cmocka_unit_test(test_overflow_reported_later_batch),
+        cmocka_unit_test(test_big_frame_hits_guard),
         cmocka_unit_test(test_other_fault_not_overflow),
         cmocka_unit_test(test_stack_size_option),
         cmocka_unit_test(test_100k_default_stacks),

@@ -797,6 +797,47 @@ static void test_other_process(void **state)
     run_checked(other_process_main, NULL);
 }
 
+/* A worker killed while the pool is idle is reaped at once (no zombie left
+ * until the next job) and replaced. */
+static pid_t worker_pid_of_job(weft_process_pool *pool)
+{
+    weft_bytes out = {0};
+    int st = INT_MIN;
+    assert_int_equal(weft_process_pool_run(pool, job_pid, NULL, 0, &out, &st, NULL), 0);
+    pid_t p;
+    assert_int_equal(out.len, sizeof p);
+    memcpy(&p, out.data, sizeof p);
+    weft_bytes_free(&out);
+    return p;
+}
+
+static int idle_death_main(void *arg)
+{
+    (void)arg;
+    snap before = snap_take();
+    weft_process_pool *pool = pool_new_ok(&(weft_process_pool_opts){.workers = 1});
+    pid_t p = worker_pid_of_job(pool);
+    assert_int_equal(kill(p, SIGKILL), 0);
+    /* A zombie still answers kill(p, 0); a reaped process does not. */
+    int64_t t0 = weft_now();
+    while (kill(p, 0) == 0 && weft_now() - t0 < 10000 * MS)
+        assert_int_equal(weft_sleep_ms(2), 0);
+    assert_int_equal(kill(p, 0), -1);
+    assert_int_equal(errno, ESRCH);
+    /* and the replacement takes the next job */
+    pid_t q = worker_pid_of_job(pool);
+    assert_int_not_equal(q, p);
+    assert_int_equal(kill(q, 0), 0);
+    pool_finish(pool, &before);
+    return 0;
+}
+
+static void test_idle_worker_death_reaped(void **state)
+{
+    (void)state;
+    run_checked(idle_death_main, NULL);
+}
+
 /* What a worker sees: SIGINT ignored, crash signals default, one thread even
  * though the parent has two, the parent's other fds usable, weft's loop fd
  * and other workers' sockets closed. */
@@ -2456,6 +2497,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_other_process),
+        cmocka_unit_test(test_idle_worker_death_reaped),
         cmocka_unit_test(test_worker_environment),
         cmocka_unit_test(test_crash_segv),
         cmocka_unit_test(test_crash_abort),
