@@ -118,6 +118,7 @@ struct weft_task {
     size_t group_index;
     weft__list all_link;        /* loop->tasks while not DONE */
     char *errmsg;               /* lazily allocated message buffer */
+    int errcode;                /* weft_errcode: the code that went with errmsg */
     char name[WEFT_TASK_NAME_MAX];
 };
 
