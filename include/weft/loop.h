@@ -19,7 +19,8 @@ weft_loop *weft_loop_current(void);
  * This is the only weft call that is safe from another thread.  The caller
  * keeps `loop` alive: a loop waits for posted calls only while one of its
  * tasks is suspended waiting for the result (that keeps weft_run running).
- * Returns 0, -ENOMEM, or -ESHUTDOWN if the loop has finished.
+ * Returns 0, -EINVAL (NULL loop or fn), -ENOMEM, or -ESHUTDOWN if the loop
+ * has finished.
  */
 int weft_loop_post(weft_loop *loop, void (*fn)(void *arg), void *arg);
 

@@ -18,7 +18,8 @@ extern "C" {
  * returns it.  Block the signals in other threads too (or wait before
  * starting threads, which inherit the mask) so the kernel cannot deliver
  * them elsewhere.  When several tasks wait for the same signal the one that
- * waited first gets it.  Errors: -EINVAL (empty set, or SIGKILL/SIGSTOP),
+ * waited first gets it.  Errors: -EINVAL (NULL or empty set, or
+ * SIGKILL/SIGSTOP),
  * -ETIMEDOUT, -ECANCELED, WEFT_ENOTASK.  Suspends.
  */
 int weft_signal_wait(const sigset_t *set, int64_t deadline);

@@ -14,7 +14,12 @@
  *   waiter never consumes a permit, the lock or an item.  A waiter that
  *   was handed a permit (or lock, or item) and was cancelled before it
  *   could run passes it on to the next waiter and reports -ECANCELED.
- * - Errors: also WEFT_ENOTASK outside a task, -EINVAL for a NULL object.
+ * - Errors: also WEFT_ENOTASK outside a task, -EINVAL for a NULL object,
+ *   each with weft_errmsg naming the function (a try_ call's -EAGAIN is an
+ *   answer, not a failure: it sets no message).  On a NULL object the
+ *   calls that return nothing (init of a lock, event or condition, set,
+ *   clear, notify, shutdown) are no-ops, and the getters answer 0, false
+ *   or NULL.
  */
 #ifndef WEFT_SYNC_H
 #define WEFT_SYNC_H

@@ -2,6 +2,7 @@
 /* Task groups (collect / fail-fast), bounded fan-out, wait_for and
  * deadline scopes: structured concurrency over tasks. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,12 @@ weft_group *weft_group_new(const weft_group_opts *opts)
     }
     g->loop = loop;
     g->deadline = WEFT_NO_DEADLINE;
+    if (opts && opts->policy != WEFT_GROUP_COLLECT && opts->policy != WEFT_GROUP_FAIL_FAST) {
+        free(g);
+        weft__seterr(-EINVAL, "weft_group_new: opts.policy %d is neither WEFT_GROUP_COLLECT "
+                              "nor WEFT_GROUP_FAIL_FAST", (int)opts->policy);
+        return NULL;
+    }
     if (opts) {
         g->policy = opts->policy;
         if (opts->deadline > 0)
@@ -99,8 +106,11 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
     if (rc < 0)
         return rc;
     weft_task *t = weft_spawn_named(fn, arg, opts, default_name);
-    if (!t)
-        return weft__seterr(-ENOMEM, "weft_group_spawn: %s", weft_errmsg());
+    if (!t) {
+        char why[256]; /* weft_errmsg's buffer is the one written */
+        snprintf(why, sizeof why, "%s", weft_errmsg());
+        return weft__seterr(weft_errcode(), "weft_group_spawn: %s", why);
+    }
     size_t i = g->nchildren++;
     g->children[i] = (weft__child){.task = t};
     t->group = g;
@@ -182,8 +192,11 @@ size_t weft_group_running(const weft_group *g) { return g ? g->running : 0; }
 
 int weft_group_status(const weft_group *g, size_t index, int *status, const char **message)
 {
-    if (!g || index >= g->nchildren)
-        return -EINVAL;
+    if (!g)
+        return weft__seterr(-EINVAL, "weft_group_status: NULL group");
+    if (index >= g->nchildren)
+        return weft__seterr(-EINVAL, "weft_group_status: no child %zu (the group has %zu)",
+                            index, g->nchildren);
     const weft__child *c = &g->children[index];
     if (c->task)
         return -EBUSY;
@@ -288,8 +301,11 @@ int weft_wait_for_deadline(weft_task_fn fn, void *arg, int64_t deadline, int *st
     if (!fn)
         return weft__seterr(-EINVAL, "weft_wait_for: NULL function");
     weft_task *child = weft_spawn_named(fn, arg, NULL, "weft_wait_for");
-    if (!child)
-        return weft__seterr(-ENOMEM, "weft_wait_for: %s", weft_errmsg());
+    if (!child) {
+        char why[256]; /* weft_errmsg's buffer is the one written */
+        snprintf(why, sizeof why, "%s", weft_errmsg());
+        return weft__seterr(weft_errcode(), "weft_wait_for: %s", why);
+    }
     int rc = weft_join_until(child, status, deadline);
     if (rc == 0)
         return 0;
@@ -326,6 +342,8 @@ int weft_wait_for(weft_task_fn fn, void *arg, int64_t timeout_ms, int *status)
 void weft_scope_enter(weft_scope *scope, int64_t deadline)
 {
     weft_task *t = weft_current();
+    if (!scope)
+        return;
     scope->deadline = deadline;
     scope->active = t != NULL;
     if (!t)
@@ -337,6 +355,8 @@ void weft_scope_enter(weft_scope *scope, int64_t deadline)
 
 int weft_scope_exit(weft_scope *scope)
 {
+    if (!scope)
+        return 0;
     weft_task *t = weft_current();
     if (t && scope->active) {
         t->deadline = scope->saved;
@@ -347,5 +367,5 @@ int weft_scope_exit(weft_scope *scope)
 
 int weft_scope_expired(const weft_scope *scope)
 {
-    return scope->deadline != WEFT_NO_DEADLINE && weft_now() >= scope->deadline;
+    return scope && scope->deadline != WEFT_NO_DEADLINE && weft_now() >= scope->deadline;
 }

@@ -195,6 +195,8 @@ static ssize_t try_then_wait(int fd, void *buf, size_t len, int64_t deadline, bo
     weft_task *t = weft__require_task(name);
     if (!t)
         return WEFT_ENOTASK;
+    if (!buf && len)
+        return weft__seterr(-EINVAL, "%s: fd %d: NULL buffer", name, fd);
     for (;;) {
         if (weft__cancel_visible(t))
             return weft__seterr(-ECANCELED, "%s: fd %d: %s", name, fd,
@@ -225,6 +227,8 @@ ssize_t weft_write(int fd, const void *buf, size_t len, int64_t deadline)
 ssize_t weft_write_all(int fd, const void *buf, size_t len, int64_t deadline)
 {
     size_t done = 0;
+    if (!buf && len)
+        return weft__seterr(-EINVAL, "weft_write_all: fd %d: NULL buffer", fd);
     while (done < len) {
         ssize_t n = weft_write(fd, (const char *)buf + done, len - done, deadline);
         if (n < 0)

@@ -380,8 +380,8 @@ int weft__task_opts_check(const weft_task_opts *opts)
 {
     if (opts && opts->stack_size &&
         (opts->stack_size < WEFT_STACK_MIN || opts->stack_size > ((size_t)1 << 32)))
-        return weft__seterr(-EINVAL, "weft_spawn: stack size %zu outside [%zu, 4 GiB]",
-                            opts->stack_size, WEFT_STACK_MIN);
+        return weft__seterr(-EINVAL, "weft_spawn: opts.stack_size: stack size %zu outside "
+                            "[%zu, 4 GiB]", opts->stack_size, WEFT_STACK_MIN);
     return 0;
 }
 
@@ -452,7 +452,8 @@ int weft_join_until(weft_task *task, int *status, int64_t deadline)
     if (!self)
         return WEFT_ENOTASK;
     if (!task || !task->fn)
-        return weft__seterr(-EINVAL, "weft_join: invalid task handle");
+        return weft__seterr(-EINVAL, "weft_join: %s", task ? "invalid task handle"
+                                                           : "NULL task");
     if (task == self)
         return weft__seterr(-EDEADLK, "weft_join: task '%s' cannot join itself", self->name);
     if (task->detached)
@@ -509,7 +510,8 @@ void weft__cancel(weft_task *task, weft_cancel_cause cause)
 int weft_cancel(weft_task *task)
 {
     if (!task || !task->fn)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_cancel: %s", task ? "invalid task handle"
+                                                             : "NULL task");
     weft__cancel(task, WEFT_CANCEL_EXPLICIT);
     return 0;
 }
@@ -584,6 +586,8 @@ void weft_shield_begin(weft_shield *shield, int64_t timeout_ns)
 {
     weft_loop *loop = weft__loop();
     weft_task *t = loop ? loop->current : NULL;
+    if (!shield)
+        return;
     if (!t) {
         shield->saved_depth = -1;
         return;
@@ -598,7 +602,7 @@ void weft_shield_end(weft_shield *shield)
 {
     weft_loop *loop = weft__loop();
     weft_task *t = loop ? loop->current : NULL;
-    if (!t || shield->saved_depth < 0)
+    if (!t || !shield || shield->saved_depth < 0)
         return;
     t->shield_depth = shield->saved_depth;
     t->deadline = shield->saved_deadline;

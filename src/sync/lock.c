@@ -22,8 +22,12 @@ void weft_lock_init(weft_lock *lock)
 int weft_lock_try_acquire(weft_lock *lock)
 {
     weft_task *t = weft_current();
-    if (!lock || !t)
-        return !lock ? -EINVAL : WEFT_ENOTASK;
+    if (!lock)
+        return weft__seterr(-EINVAL, "weft_lock_try_acquire: NULL lock");
+    if (!t) {
+        weft__no_task("weft_lock_try_acquire");
+        return WEFT_ENOTASK;
+    }
     if (lock->owner)
         return lock->owner == t ? -EDEADLK : -EAGAIN;
     lock->owner = t;
@@ -34,7 +38,7 @@ int weft_lock_release(weft_lock *lock)
 {
     weft_task *t = weft_current();
     if (!lock)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_lock_release: NULL lock");
     if (!t || lock->owner != t)
         return weft__seterr(-EPERM, "weft_lock_release: the caller does not hold the lock "
                                     "(held by '%s')",
@@ -83,7 +87,7 @@ weft_task *weft_lock_owner(const weft_lock *lock) { return lock ? lock->owner : 
 int weft_lock_close(weft_lock *lock)
 {
     if (!lock)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_lock_close: NULL lock");
     if (weft__waitq_busy(&lock->waiters) || lock->owner)
         return weft__seterr(-EBUSY, "weft_lock_close: the lock is held or waited on");
     return 0;

@@ -115,9 +115,9 @@ static int put_now(weft_queue *q, void *item)
 int weft_queue_try_put(weft_queue *q, void *item)
 {
     if (!q)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_queue_try_put: NULL queue");
     if (q->shut)
-        return WEFT_ECLOSED;
+        return weft__seterr(WEFT_ECLOSED, "weft_queue_try_put: the queue is shut down");
     if (free_slots(q) == 0)
         return -EAGAIN;
     return put_now(q, item);
@@ -172,12 +172,14 @@ static void *get_now(weft_queue *q)
 int weft_queue_try_get(weft_queue *q, void **item)
 {
     if (!q || !item)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_queue_try_get: NULL %s", q ? "item pointer" : "queue");
     if (free_items(q) > 0) {
         *item = get_now(q);
         return 0;
     }
-    return q->shut && q->len == 0 ? WEFT_ECLOSED : -EAGAIN;
+    if (q->shut && q->len == 0)
+        return weft__seterr(WEFT_ECLOSED, "weft_queue_try_get: the queue is shut down and empty");
+    return -EAGAIN;
 }
 
 int weft_queue_get_until(weft_queue *q, void **item, int64_t deadline)
@@ -232,7 +234,7 @@ size_t weft_queue_len(const weft_queue *q) { return q ? q->len : 0; }
 int weft_queue_close(weft_queue *q)
 {
     if (!q)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_queue_close: NULL queue");
     /* Woken getters and putters that have not run yet hold reservations:
      * they still take their item or use their slot (the ring). */
     bool getters = weft__waitq_busy(&q->getters), putters = weft__waitq_busy(&q->putters);

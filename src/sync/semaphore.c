@@ -12,10 +12,10 @@ static void describe(const weft_task *t, char *buf, size_t n)
     snprintf(buf, n, "semaphore %p (%ld free)", (const void *)sem, sem->count);
 }
 
-static int sem_init(weft_sem *sem, long permits, long bound)
+static int sem_init(weft_sem *sem, long permits, long bound, const char *fn)
 {
     if (!sem || permits < 0)
-        return weft__seterr(-EINVAL, "weft_sem_init: %s",
+        return weft__seterr(-EINVAL, "%s: %s", fn,
                             sem ? "negative permit count" : "NULL semaphore");
     sem->count = permits;
     sem->bound = bound;
@@ -23,22 +23,25 @@ static int sem_init(weft_sem *sem, long permits, long bound)
     return 0;
 }
 
-int weft_sem_init(weft_sem *sem, long permits) { return sem_init(sem, permits, 0); }
+int weft_sem_init(weft_sem *sem, long permits)
+{
+    return sem_init(sem, permits, 0, "weft_sem_init");
+}
 
 int weft_sem_init_bounded(weft_sem *sem, long permits)
 {
     /* A bound of 0 would mean "unbounded": a zero-permit bounded
      * semaphore can never be released anyway, so refuse it. */
-    if (permits == 0)
+    if (sem && permits == 0)
         return weft__seterr(-EINVAL, "weft_sem_init_bounded: a bounded semaphore needs "
                                      "at least one permit");
-    return sem_init(sem, permits, permits);
+    return sem_init(sem, permits, permits, "weft_sem_init_bounded");
 }
 
 int weft_sem_try_acquire(weft_sem *sem)
 {
     if (!sem)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_sem_try_acquire: NULL semaphore");
     if (sem->count > 0) {
         sem->count--;
         return 0;
@@ -49,7 +52,7 @@ int weft_sem_try_acquire(weft_sem *sem)
 int weft_sem_release(weft_sem *sem)
 {
     if (!sem)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_sem_release: NULL semaphore");
     if (weft__waitq_grant_first(&sem->waiters))
         return 0;
     if (sem->bound && sem->count >= sem->bound)
@@ -89,7 +92,7 @@ long weft_sem_value(const weft_sem *sem) { return sem ? sem->count : 0; }
 int weft_sem_close(weft_sem *sem)
 {
     if (!sem)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_sem_close: NULL semaphore");
     if (weft__waitq_busy(&sem->waiters) || weft__waitq_grant_pending(sem))
         return weft__seterr(-EBUSY, "weft_sem_close: tasks still wait on the semaphore");
     return 0;
