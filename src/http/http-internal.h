@@ -80,6 +80,11 @@ struct weft_http_session {
 /* The origin record for `u` (created on first use); NULL on ENOMEM. */
 weft__http_host *weft__http_host_get(weft_http_session *s, const weft__url *u);
 
+/* Option checks shared by the session and its requests: -EINVAL with a
+ * message naming `fn` and the field (`prefix` + "timeouts.pool", ...). */
+int weft__http_timeout_check(const char *fn, const char *field, int64_t ms);
+int weft__http_timeouts_check(const char *fn, const char *prefix, const weft_http_timeouts *t);
+
 /*
  * Get a connection to `h`: an idle one (*conn set, reuse counted), or a
  * reserved slot to open one (*conn NULL; call weft__http_conn_open or

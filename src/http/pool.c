@@ -138,13 +138,21 @@ weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
     o->max_head = o->max_head ? o->max_head : DEFAULT_MAX_HEAD;
     o->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
     s->tls = o->tls;
-    if (o->timeouts.pool < WEFT_HTTP_NO_TIMEOUT || o->timeouts.connect < WEFT_HTTP_NO_TIMEOUT
-        || o->timeouts.io < WEFT_HTTP_NO_TIMEOUT || o->timeouts.total < WEFT_HTTP_NO_TIMEOUT
-        || o->idle_timeout < WEFT_HTTP_NO_TIMEOUT || o->max_redirects < WEFT_HTTP_NO_REDIRECTS
-        || o->max_head < 256) {
+    if (weft__http_timeouts_check("weft_http_session_new", "opts.", &o->timeouts) < 0
+        || weft__http_timeout_check("weft_http_session_new", "opts.idle_timeout",
+                                    o->idle_timeout) < 0) {
         free(s);
-        weft_seterr(-EINVAL, "weft_http_session_new: a negative timeout, redirect count, or "
-                    "max_head below 256");
+        return NULL;
+    }
+    if (o->max_head < 256) {
+        weft_seterr(-EINVAL, "weft_http_session_new: opts.max_head %zu below 256", o->max_head);
+        free(s);
+        return NULL;
+    }
+    if (o->max_redirects < WEFT_HTTP_NO_REDIRECTS) {
+        weft_seterr(-EINVAL, "weft_http_session_new: opts.max_redirects %d is negative "
+                    "(WEFT_HTTP_NO_REDIRECTS for none)", o->max_redirects);
+        free(s);
         return NULL;
     }
     weft_timer_init(&s->idle_timer, idle_expire, s);
@@ -181,8 +189,37 @@ void weft_http_session_free(weft_http_session *s)
         session_destroy(s);
 }
 
+int weft__http_timeout_check(const char *fn, const char *field, int64_t ms)
+{
+    if (ms < WEFT_HTTP_NO_TIMEOUT)
+        return weft_seterr(-EINVAL, "%s: %s %lld is negative (WEFT_HTTP_NO_TIMEOUT for none)",
+                           fn, field, (long long)ms);
+    return 0;
+}
+
+int weft__http_timeouts_check(const char *fn, const char *prefix, const weft_http_timeouts *t)
+{
+    static const char *const names[] = {"timeouts.pool", "timeouts.connect", "timeouts.io",
+                                        "timeouts.total"};
+    const int64_t v[] = {t->pool, t->connect, t->io, t->total};
+    for (int i = 0; i < 4; i++) {
+        char field[64];
+        snprintf(field, sizeof field, "%s%s", prefix, names[i]);
+        int rc = weft__http_timeout_check(fn, field, v[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 void weft_http_session_stats(const weft_http_session *s, weft_http_stats *st)
 {
+    if (!st)
+        return;
+    if (!s) {
+        *st = (weft_http_stats){0};
+        return;
+    }
     *st = s->stats;
     st->open = s->open;
     st->idle = s->idle;
