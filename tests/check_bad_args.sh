@@ -20,5 +20,13 @@ for n in $names; do
         missing=$((missing + 1))
     fi
 done
+# Constructors (..._new, weft_spawn_named) must be seen failing: each
+# returns NULL with weft_errcode set (RETURNS_NULL checks both).
+for n in $(echo "$names" | grep -E '_new$|^weft_spawn_named$'); do
+    if ! tr '\n' ' ' <"$test_src" | grep -qE "RETURNS_NULL\([^;]*\b$n\("; then
+        echo "constructor never checked with RETURNS_NULL in $(basename "$test_src"): $n"
+        missing=$((missing + 1))
+    fi
+done
 echo "$(echo "$names" | wc -l) public functions, $missing not covered"
 [ "$missing" -eq 0 ]

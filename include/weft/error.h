@@ -55,7 +55,8 @@ const char *weft_errmsg(void);
  * The code of the last failure in the calling task (or thread, outside a
  * task): the negative code that went with weft_errmsg()'s message, e.g.
  * -ENOMEM or WEFT_ENOLOOP.  Every constructor that returns NULL (weft_spawn,
- * weft_group_new, weft_thread_pool_new, weft_process_pool_new,
+ * weft_group_new, weft_thread_pool_new, weft_thread_pool_default,
+ * weft_process_pool_new,
  * weft_tls_client_new, weft_tls_server_new, weft_stream_new,
  * weft_http_session_new) sets it, so the caller can branch on the reason
  * as on any int result.  0 when no failure has been recorded.  Like

@@ -54,7 +54,8 @@ typedef struct weft_thread_pool_opts {
 weft_thread_pool *weft_thread_pool_new(const weft_thread_pool_opts *opts);
 
 /* The process-wide default pool, created on first use (NULL if threads
- * cannot be created).  Never freed. */
+ * cannot be created, with weft_errcode and weft_errmsg set at every call).
+ * Never freed. */
 weft_thread_pool *weft_thread_pool_default(void);
 
 /* Worker threads of `pool` (0 for NULL). */

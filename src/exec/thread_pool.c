@@ -164,11 +164,21 @@ weft_thread_pool *weft_thread_pool_new(const weft_thread_pool_opts *opts)
 static weft_thread_pool *default_pool;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
-static void default_init(void) { default_pool = weft_thread_pool_new(NULL); }
+static int default_err; /* why the default pool could not start */
+
+static void default_init(void)
+{
+    default_pool = weft_thread_pool_new(NULL);
+    if (!default_pool)
+        default_err = weft_errcode();
+}
 
 weft_thread_pool *weft_thread_pool_default(void)
 {
     pthread_once(&default_once, default_init);
+    if (!default_pool)
+        weft__seterr(default_err, "weft_thread_pool_default: the default pool could not "
+                     "start: %s", weft_strerror(default_err));
     return default_pool;
 }
 
