@@ -82,6 +82,28 @@ int weft_seterr(int code, const char *fmt, ...)
     return code;
 }
 
+int weft__wait_failed(int rc, const char *fn, int64_t started, int64_t deadline,
+                      const char *fmt, ...)
+{
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (rc == -ETIMEDOUT) {
+        weft_loop *loop = weft__loop();
+        weft_task *t = loop ? loop->current : NULL;
+        int64_t waited = weft__clock_ns() - started;
+        bool outer = t && t->deadline < deadline;
+        return weft__seterr(rc, "%s: timed out after %lld.%lld ms waiting for %s%s", fn,
+                            (long long)(waited / 1000000), (long long)(waited / 100000 % 10),
+                            what, outer ? " (an enclosing deadline passed)" : "");
+    }
+    if (rc == -ECANCELED)
+        return weft__seterr(rc, "%s: cancelled while waiting for %s", fn, what);
+    return weft__seterr(rc, "%s: %s while waiting for %s", fn, weft_strerror(rc), what);
+}
+
 const char *weft_errmsg(void)
 {
     weft_loop *loop = weft__loop();

@@ -24,6 +24,8 @@ struct weft_group {
     bool cancelled;      /* weft_group_cancel, or failed fast */
     bool failed;         /* first_error is set */
     int first_error;
+    size_t first_error_index;                 /* the child that failed first */
+    char first_error_name[WEFT_TASK_NAME_MAX]; /* and its name */
     weft_task *waiter;   /* the task in weft_group_wait */
 };
 
@@ -74,6 +76,8 @@ void weft__group_child_done(weft_group *g, weft_task *t)
     if (t->status < 0 && !g->failed) {
         g->failed = true;
         g->first_error = t->status;
+        g->first_error_index = t->group_index;
+        memcpy(g->first_error_name, t->name, sizeof g->first_error_name);
         if (g->policy == WEFT_GROUP_FAIL_FAST) {
             g->cancelled = true;
             cancel_running(g, WEFT_CANCEL_SIBLING_FAILED);
@@ -153,6 +157,7 @@ int weft_group_wait_until(weft_group *g, int64_t deadline)
         return weft__seterr(-EDEADLK, "weft_group_wait: task '%s' cannot wait for its own "
                                       "group", self->name);
     int rc = 0;
+    int64_t started = weft__clock_ns();
     while (g->running) {
         g->waiter = self;
         self->wait_kind = WEFT__WAIT_OTHER;
@@ -165,15 +170,20 @@ int weft_group_wait_until(weft_group *g, int64_t deadline)
     }
     if (rc < 0 && g->running) {
         /* The caller gives up: no child may outlive the wait. */
+        size_t running = g->running;
         g->cancelled = true;
         cancel_running(g, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : WEFT_CANCEL_PARENT);
         wait_all_shielded(g, self);
-        return weft__seterr(rc, "weft_group_wait: %s; the children were cancelled and "
-                                "have finished", weft_strerror(rc));
+        return weft__wait_failed(rc, "weft_group_wait", started, deadline,
+                                 "%zu running child%s (cancelled; all have finished now)",
+                                 running, running == 1 ? "" : "ren");
     }
-    if (g->failed)
-        return weft__seterr(g->first_error, "weft_group_wait: a child failed: %s",
-                            weft_strerror(g->first_error));
+    if (g->failed) {
+        const char *msg = g->children[g->first_error_index].message;
+        return weft__seterr(g->first_error, "weft_group_wait: child %zu '%s' failed first: "
+                            "%s%s%.150s", g->first_error_index, g->first_error_name,
+                            weft_strerror(g->first_error), msg ? ": " : "", msg ? msg : "");
+    }
     return 0;
 }
 

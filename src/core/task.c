@@ -466,14 +466,14 @@ int weft_join_until(weft_task *task, int *status, int64_t deadline)
     task->joiner = self;
     self->wait_kind = WEFT__WAIT_JOIN;
     self->wait_obj = task;
+    int64_t started = weft__clock_ns();
     int rc = weft__wait(self, deadline, -ETIMEDOUT);
     task->joiner = NULL;
     if (task->state == WEFT__DONE)
         return join_done(loop, task, status);
     if (rc == 0)
         rc = -EINTR; /* cannot happen: only the task's end wakes a joiner with 0 */
-    return weft__seterr(rc, "weft_join: waiting for task '%s': %s", task->name,
-                        weft_strerror(rc));
+    return weft__wait_failed(rc, "weft_join", started, deadline, "task '%s'", task->name);
 }
 
 int weft_join(weft_task *task, int *status)

@@ -70,6 +70,7 @@ int weft_lock_acquire_until(weft_lock *lock, int64_t deadline)
         return weft__seterr(-EDEADLK, "weft_lock_acquire: task '%s' holds the lock already",
                             t->name);
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&lock->waiters, &w, t, deadline, lock, describe);
     if (w.granted) {
         if (!weft__cancel_visible(t))
@@ -77,7 +78,10 @@ int weft_lock_acquire_until(weft_lock *lock, int64_t deadline)
         weft_lock_release(lock); /* woken and cancelled at once: pass it on */
         rc = -ECANCELED;
     }
-    return weft__seterr(rc, "weft_lock_acquire: %s", weft_strerror(rc));
+    /* Not lock->owner: a waiter that failed must not touch the lock, which
+     * may have been closed and freed meanwhile (see weft__waitq_busy). */
+    return weft__wait_failed(rc, "weft_lock_acquire", started, deadline, "lock %p",
+                             (void *)lock);
 }
 
 int weft_lock_acquire(weft_lock *lock) { return weft_lock_acquire_until(lock, WEFT_NO_DEADLINE); }

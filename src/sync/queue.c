@@ -136,11 +136,13 @@ int weft_queue_put_until(weft_queue *q, void *item, int64_t deadline)
     if (free_slots(q) > 0)
         return put_now(q, item);
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&q->putters, &w, t, deadline, q, describe_put);
     if (!w.granted)
-        return weft__seterr(rc, "weft_queue_put: %s", rc == WEFT_ECLOSED
-                                                          ? "the queue is shut down"
-                                                          : weft_strerror(rc));
+        return rc == WEFT_ECLOSED
+                   ? weft__seterr(rc, "weft_queue_put: the queue is shut down")
+                   : weft__wait_failed(rc, "weft_queue_put", started, deadline,
+                                       "room in queue %p", (void *)q);
     q->reserved_slots--;
     if (q->shut)
         return weft__seterr(WEFT_ECLOSED, "weft_queue_put: the queue is shut down");
@@ -199,11 +201,13 @@ int weft_queue_get_until(weft_queue *q, void **item, int64_t deadline)
     if (q->shut && q->len == 0)
         return weft__seterr(WEFT_ECLOSED, "weft_queue_get: the queue is shut down and empty");
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&q->getters, &w, t, deadline, q, describe_get);
     if (!w.granted)
-        return weft__seterr(rc, "weft_queue_get: %s", rc == WEFT_ECLOSED
-                                                          ? "the queue is shut down and empty"
-                                                          : weft_strerror(rc));
+        return rc == WEFT_ECLOSED
+                   ? weft__seterr(rc, "weft_queue_get: the queue is shut down and empty")
+                   : weft__wait_failed(rc, "weft_queue_get", started, deadline,
+                                       "an item of queue %p", (void *)q);
     q->reserved_items--;
     if (weft__cancel_visible(t)) {
         promise_items(q); /* woken and cancelled at once: pass the item on */

@@ -75,6 +75,7 @@ int weft_sem_acquire_until(weft_sem *sem, int64_t deadline)
         return 0;
     }
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&sem->waiters, &w, t, deadline, sem, describe);
     if (w.granted) {
         if (!weft__cancel_visible(t))
@@ -82,7 +83,8 @@ int weft_sem_acquire_until(weft_sem *sem, int64_t deadline)
         weft_sem_release(sem); /* woken and cancelled at once: pass it on */
         rc = -ECANCELED;
     }
-    return weft__seterr(rc, "weft_sem_acquire: %s", weft_strerror(rc));
+    return weft__wait_failed(rc, "weft_sem_acquire", started, deadline,
+                             "a permit of semaphore %p", (void *)sem);
 }
 
 int weft_sem_acquire(weft_sem *sem) { return weft_sem_acquire_until(sem, WEFT_NO_DEADLINE); }

@@ -499,6 +499,120 @@ static void test_net(void **state)
     run_task(net_main);
 }
 
+/* ------------------------------------------------------------ messages */
+
+/* `msg` says what timed out, not "Connection timed out". */
+static void assert_timeout_message(const char *fn, const char *what)
+{
+    char want[128];
+    snprintf(want, sizeof want, "%s: timed out after ", fn);
+    assert_contains(weft_errmsg(), want);
+    assert_contains(weft_errmsg(), what);
+    assert_null(strstr(weft_errmsg(), "Connection timed out"));
+    assert_int_equal(weft_errcode(), -ETIMEDOUT);
+}
+
+static int failer(void *arg)
+{
+    (void)arg;
+    return weft_seterr(-EIO, "disk full on /data");
+}
+
+static int sleeper(void *arg)
+{
+    (void)arg;
+    return weft_sleep_ms(10000);
+}
+
+static int messages_main(void *arg)
+{
+    (void)arg;
+    weft_sem sem;
+    weft_sem_init(&sem, 0);
+    assert_int_equal(weft_sem_acquire_until(&sem, weft_deadline_ms(20)), -ETIMEDOUT);
+    assert_timeout_message("weft_sem_acquire", "a permit of semaphore");
+    assert_null(strstr(weft_errmsg(), "enclosing"));
+    /* A scope's deadline, not the call's own, is said to be the one. */
+    weft_scope sc;
+    weft_scope_enter(&sc, weft_deadline_ms(20));
+    assert_int_equal(weft_sem_acquire_until(&sem, weft_deadline_ms(60000)), -ETIMEDOUT);
+    weft_scope_exit(&sc);
+    assert_timeout_message("weft_sem_acquire", "(an enclosing deadline passed)");
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    assert_int_equal(weft_signal_wait(&set, weft_deadline_ms(20)), -ETIMEDOUT);
+    assert_timeout_message("weft_signal_wait", "USR2");
+
+    weft_lock lock;
+    weft_lock_init(&lock);
+    weft_event ev;
+    weft_event_init(&ev);
+    weft_cond cond;
+    weft_cond_init(&cond);
+    weft_queue q;
+    assert_int_equal(weft_queue_init(&q, 1), 0);
+    assert_int_equal(weft_event_wait_until(&ev, weft_deadline_ms(10)), -ETIMEDOUT);
+    assert_timeout_message("weft_event_wait", "event");
+    assert_int_equal(weft_lock_acquire(&lock), 0);
+    assert_int_equal(weft_cond_wait_until(&cond, &lock, weft_deadline_ms(10)), -ETIMEDOUT);
+    assert_timeout_message("weft_cond_wait", "condition");
+    assert_int_equal(weft_lock_release(&lock), 0);
+    void *item;
+    assert_int_equal(weft_queue_get_until(&q, &item, weft_deadline_ms(10)), -ETIMEDOUT);
+    assert_timeout_message("weft_queue_get", "an item of queue");
+    assert_int_equal(weft_queue_put(&q, NULL), 0);
+    assert_int_equal(weft_queue_put_until(&q, NULL, weft_deadline_ms(10)), -ETIMEDOUT);
+    assert_timeout_message("weft_queue_put", "room in queue");
+    weft_task *t = spawn_named(sleeper, NULL, "sleeper");
+    assert_int_equal(weft_join_until(t, NULL, weft_deadline_ms(10)), -ETIMEDOUT);
+    assert_timeout_message("weft_join", "task 'sleeper'");
+    weft_cancel(t);
+    join_status(t);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    char b;
+    assert_int_equal(weft_read(sv[0], &b, 1, weft_deadline_ms(10)), -ETIMEDOUT);
+    assert_timeout_message("weft_read", "to be readable");
+    assert_int_equal(weft_wait_fd(sv[0], WEFT_READABLE, weft_deadline_ms(10)), -ETIMEDOUT);
+    assert_timeout_message("weft_wait_fd", "to be readable");
+    weft_close(sv[0]);
+    weft_close(sv[1]);
+    assert_int_equal(weft_queue_close(&q), 0);
+
+    /* A failed group wait names the child that failed first, and its message. */
+    weft_group *g = weft_group_new(NULL);
+    assert_true(weft_group_spawn(g, noop, NULL, &(weft_task_opts){.name = "ok"}) == 0);
+    assert_true(weft_group_spawn(g, failer, NULL, NULL) == 1);
+    assert_int_equal(weft_group_wait(g), -EIO);
+    assert_contains(weft_errmsg(), "weft_group_wait: child 1 'failer' failed first");
+    assert_contains(weft_errmsg(), "disk full on /data");
+    assert_int_equal(weft_errcode(), -EIO);
+    weft_group_free(g);
+    g = weft_group_new(NULL);
+    weft_group_spawn(g, sleeper, NULL, NULL);
+    assert_int_equal(weft_group_wait_until(g, weft_deadline_ms(10)), -ETIMEDOUT);
+    assert_timeout_message("weft_group_wait", "1 running child");
+    weft_group_free(g);
+
+    /* The messages of the NULL cases that borrowed another function's. */
+    FAILS(-EINVAL, "weft_cancel: NULL task", weft_cancel(NULL));
+    FAILS(-EINVAL, "weft_sem_release: NULL semaphore", weft_sem_release(NULL));
+    FAILS(-EINVAL, "weft_sem_close: NULL semaphore", weft_sem_close(NULL));
+    g = weft_group_new(NULL);
+    FAILS(-EINVAL, "weft_group_status: no child 3 (the group has 0)",
+          weft_group_status(g, 3, NULL, NULL));
+    weft_group_free(g);
+    return 0;
+}
+
+static void test_messages(void **state)
+{
+    (void)state;
+    run_task(messages_main);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_sync),
         cmocka_unit_test(test_exec),
         cmocka_unit_test(test_net),
+        cmocka_unit_test(test_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
