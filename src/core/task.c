@@ -547,9 +547,10 @@ int weft_yield(void)
     if (!t)
         return WEFT_ENOTASK;
     if (weft__cancel_visible(t))
-        return -ECANCELED;
-    if (t->deadline <= t->loop->now)
-        return -ETIMEDOUT; /* a deadline scope (or shield) has expired */
+        return weft__seterr(-ECANCELED, "weft_yield: task '%s' is cancelled", t->name);
+    if (t->deadline <= t->loop->now) /* a deadline scope (or shield) has expired */
+        return weft__seterr(-ETIMEDOUT, "weft_yield: an enclosing deadline passed %lld ms ago",
+                            (long long)((t->loop->now - t->deadline) / 1000000));
     t->state = WEFT__READY;
     rq_push(t->loop, t);
     suspend_current(t->loop, t);

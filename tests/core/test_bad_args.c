@@ -524,9 +524,23 @@ static int sleeper(void *arg)
     return weft_sleep_ms(10000);
 }
 
+static int yield_cancelled(void *arg)
+{
+    (void)arg;
+    weft_cancel(weft_current());
+    int rc = weft_yield();
+    return rc == -ECANCELED && strstr(weft_errmsg(), "weft_yield: task 'yc' is cancelled") ? 0
+                                                                                         : -1;
+}
+
 static int messages_main(void *arg)
 {
     (void)arg;
+    assert_int_equal(join_status(spawn_named(yield_cancelled, NULL, "yc")), 0);
+    weft_scope past;
+    weft_scope_enter(&past, weft_deadline_ms(-5));
+    FAILS(-ETIMEDOUT, "weft_yield: an enclosing deadline passed", weft_yield());
+    weft_scope_exit(&past);
     weft_sem sem;
     weft_sem_init(&sem, 0);
     assert_int_equal(weft_sem_acquire_until(&sem, weft_deadline_ms(20)), -ETIMEDOUT);
