@@ -148,8 +148,12 @@ static int tasks_main(void *arg)
     QUIET(weft_set_log(noop_log, NULL));
     weft_set_log(NULL, NULL);
     int64_t slow = weft_slow_ms();
+    weft_set_slow_ms(-1);
+    int64_t def = weft_slow_ms();
     QUIET(weft_set_slow_ms(INT64_MIN));
-    assert_true(weft_slow_ms() > 0); /* back to the default */
+    assert_int_equal(weft_slow_ms(), def); /* back to the default */
+    QUIET(weft_set_slow_ms(INT64_MAX));    /* never: no overflow */
+    assert_int_equal(weft_slow_ms(), INT64_MAX);
     weft_set_slow_ms(slow);
     QUIET(weft_dump_tasks(NULL));
     /* Not called here: weft_debug_enable() takes no argument to get wrong
