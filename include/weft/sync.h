@@ -189,7 +189,8 @@ void weft_queue_shutdown(weft_queue *q);
 /* Items in the queue. */
 size_t weft_queue_len(const weft_queue *q);
 
-/* Free the queue's memory: -EBUSY while tasks wait on it, else 0. */
+/* Free the queue's memory: -EBUSY while tasks wait on it, else 0.  A closed
+ * queue acts as shut down and empty (WEFT_ECLOSED) until initialised again. */
 int weft_queue_close(weft_queue *q);
 
 #ifdef __cplusplus

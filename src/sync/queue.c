@@ -247,5 +247,6 @@ int weft_queue_close(weft_queue *q)
     free(q->ring);
     q->ring = NULL;
     q->len = q->ring_cap = 0;
+    q->shut = true; /* a call after close fails with WEFT_ECLOSED, no ring is touched */
     return 0;
 }

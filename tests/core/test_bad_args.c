@@ -333,6 +333,11 @@ static int sync_main(void *arg)
     FAILS(WEFT_ECLOSED, "weft_queue_try_put", weft_queue_try_put(&q, NULL));
     FAILS(WEFT_ECLOSED, "weft_queue_try_get", weft_queue_try_get(&q, &item));
     assert_int_equal(weft_queue_close(&q), 0);
+    /* Used after close: shut down and empty, never the freed ring. */
+    FAILS(WEFT_ECLOSED, "weft_queue_put", weft_queue_put(&q, NULL));
+    FAILS(WEFT_ECLOSED, "weft_queue_try_put", weft_queue_try_put(&q, NULL));
+    FAILS(WEFT_ECLOSED, "weft_queue_get", weft_queue_get(&q, &item));
+    assert_int_equal(weft_queue_close(&q), 0);
     return 0;
 }
 
