@@ -52,7 +52,8 @@ ssize_t weft_read(int fd, void *buf, size_t len, int64_t deadline);
 ssize_t weft_write(int fd, const void *buf, size_t len, int64_t deadline);
 
 /* Write all `len` bytes (looping over partial writes).  Returns len or a
- * negative error; on error some bytes may have been written.  Suspends. */
+ * negative error (-EINVAL for `len` above SSIZE_MAX); on error some bytes
+ * may have been written.  Suspends. */
 ssize_t weft_write_all(int fd, const void *buf, size_t len, int64_t deadline);
 
 /* Put `fd` in non-blocking mode.  Returns 0 or -errno.  Does not suspend. */

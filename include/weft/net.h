@@ -221,7 +221,8 @@ int weft_stream_fd(const weft_stream *s);
 ssize_t weft_stream_read_some(weft_stream *s, void *buf, size_t max, int64_t deadline);
 
 /* Read exactly `len` bytes.  Returns len, or WEFT_EEOF when the stream ends
- * first (the bytes read stay consumed), or an error as above.  Suspends. */
+ * first (the bytes read stay consumed), or an error as above (-EINVAL for
+ * `len` above SSIZE_MAX).  Suspends. */
 ssize_t weft_stream_read_exact(weft_stream *s, void *buf, size_t len, int64_t deadline);
 
 /*

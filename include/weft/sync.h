@@ -58,7 +58,8 @@ int weft_sem_acquire_until(weft_sem *sem, int64_t deadline);
 int weft_sem_try_acquire(weft_sem *sem);
 
 /* Give a permit back; the first waiter (if any) gets it directly.
- * Returns 0, or -EOVERFLOW for a bounded semaphore already at its bound.
+ * Returns 0, or -EOVERFLOW for a bounded semaphore already at its bound
+ * (or any semaphore at LONG_MAX).
  * Does not suspend; may be called from any task of the loop. */
 int weft_sem_release(weft_sem *sem);
 

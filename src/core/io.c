@@ -242,6 +242,8 @@ ssize_t weft_write_all(int fd, const void *buf, size_t len, int64_t deadline)
     size_t done = 0;
     if (!buf && len)
         return weft__seterr(-EINVAL, "weft_write_all: fd %d: NULL buffer", fd);
+    if (len > SSIZE_MAX)
+        return weft__seterr(-EINVAL, "weft_write_all: fd %d: len %zu above SSIZE_MAX", fd, len);
     while (done < len) {
         ssize_t n = weft_write(fd, (const char *)buf + done, len - done, deadline);
         if (n < 0)

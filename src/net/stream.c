@@ -5,6 +5,7 @@
  * takes a maximum, so a peer can never make us buffer without bound.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -186,6 +187,8 @@ ssize_t weft_stream_read_exact(weft_stream *s, void *buf, size_t len, int64_t de
 {
     if (!s || (!buf && len))
         return null_arg("weft_stream_read_exact", s ? "buffer" : "stream");
+    if (len > SSIZE_MAX)
+        return weft__seterr(-EINVAL, "weft_stream_read_exact: len %zu above SSIZE_MAX", len);
     size_t got = take(s, buf, len);
     while (got < len) {
         ssize_t n = weft_stream_read_some(s, (char *)buf + got, len - got, deadline);
@@ -258,6 +261,8 @@ ssize_t weft_stream_write_all(weft_stream *s, const void *buf, size_t len, int64
 {
     if (!s || (!buf && len))
         return null_arg("weft_stream_write_all", s ? "buffer" : "stream");
+    if (len > SSIZE_MAX)
+        return weft__seterr(-EINVAL, "weft_stream_write_all: len %zu above SSIZE_MAX", len);
     size_t done = 0;
     while (done < len) {
         ssize_t n = raw_write(s, (const char *)buf + done, len - done, deadline);

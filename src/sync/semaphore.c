@@ -2,6 +2,7 @@
 /* Counting semaphore with direct hand-off: a release gives the permit to
  * the first waiter, so the count stays 0 while anyone waits and a
  * newcomer can never overtake a waiter. */
+#include <limits.h>
 #include <stdio.h>
 
 #include "sync-internal.h"
@@ -58,6 +59,8 @@ int weft_sem_release(weft_sem *sem)
     if (sem->bound && sem->count >= sem->bound)
         return weft__seterr(-EOVERFLOW, "weft_sem_release: released more often than "
                                         "acquired (bound %ld)", sem->bound);
+    if (sem->count == LONG_MAX)
+        return weft__seterr(-EOVERFLOW, "weft_sem_release: the count is at LONG_MAX");
     sem->count++;
     return 0;
 }

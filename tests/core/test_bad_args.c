@@ -7,6 +7,7 @@
  * a function declared in the headers is not called here.
  */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -188,6 +189,7 @@ static int io_main(void *arg)
     FAILS(-EBADF, "weft_write", weft_write_all(-1, b, sizeof b, WEFT_NO_DEADLINE));
     FAILS(-EINVAL, "weft_write", weft_write_all(sv[0], NULL, 4, WEFT_NO_DEADLINE));
     assert_int_equal(weft_write_all(sv[0], NULL, 0, WEFT_NO_DEADLINE), 0);
+    FAILS(-EINVAL, "weft_write_all", weft_write_all(sv[0], b, SIZE_MAX, WEFT_NO_DEADLINE));
     FAILS(-EBADF, "weft_set_nonblocking", weft_set_nonblocking(-1));
     FAILS(-EBADF, "weft_close", weft_close(-1));
     QUIET(weft_fd_forget(-1));
@@ -264,6 +266,8 @@ static int sync_main(void *arg)
     FAILS(-EINVAL, "weft_sem_try_acquire", weft_sem_try_acquire(NULL));
     FAILS(-EINVAL, "weft_sem_release", weft_sem_release(NULL));
     FAILS(-EINVAL, "weft_sem_close", weft_sem_close(NULL));
+    assert_int_equal(weft_sem_init(&sem, LONG_MAX), 0);
+    FAILS(-EOVERFLOW, "weft_sem_release", weft_sem_release(&sem));
     QUIET(assert_int_equal(weft_sem_value(NULL), 0));
     weft_permit p = weft_permit_acquire(NULL);
     assert_int_equal(p.rc, -EINVAL);
@@ -491,6 +495,8 @@ static int net_main(void *arg)
     assert_int_equal(len, 0);
     FAILS(-EINVAL, "weft_stream_write_all", weft_stream_write_all(NULL, "x", 1, 0));
     FAILS(-EINVAL, "weft_stream_write_all", weft_stream_write_all(s, NULL, 1, 0));
+    FAILS(-EINVAL, "weft_stream_write_all", weft_stream_write_all(s, buf, SIZE_MAX, 0));
+    FAILS(-EINVAL, "weft_stream_read_exact", weft_stream_read_exact(s, buf, SIZE_MAX, 0));
     FAILS(-EINVAL, "weft_stream_writev", weft_stream_writev(NULL, NULL, 0, 0));
     FAILS(-EINVAL, "weft_stream_writev", weft_stream_writev(s, NULL, 1, 0));
     FAILS(-EINVAL, "weft_stream_writev",
