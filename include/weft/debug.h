@@ -14,6 +14,7 @@ extern "C" {
  * Receives every report of the detector and the watchdog: one complete,
  * newline-terminated message.  The default writes it to stderr.  Called on
  * the loop's thread for slow tasks, on the watchdog thread for stuck loops.
+ * A NULL `fn` restores the default.
  */
 typedef void (*weft_log_fn)(const char *message, void *data);
 void weft_set_log(weft_log_fn fn, void *data);
@@ -63,7 +64,7 @@ int weft_debug_enable(void);
 /*
  * Print every live task of the calling thread's loop: name, state, what it
  * waits on (fd, timer, task, signal) and how long ago it last ran.  Does
- * not suspend.  Outside a loop prints nothing.
+ * not suspend.  Outside a loop, or with a NULL `out`, prints nothing.
  */
 void weft_dump_tasks(FILE *out);
 

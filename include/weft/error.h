@@ -54,9 +54,24 @@ const char *weft_strerror(int code);
 const char *weft_errmsg(void);
 
 /*
+ * The code of the last failure in the calling task (or thread, outside a
+ * task): the negative code that went with weft_errmsg()'s message, e.g.
+ * -ENOMEM or WEFT_ENOLOOP.  Every constructor that returns NULL (weft_spawn,
+ * weft_group_new, weft_thread_pool_new, weft_thread_pool_default,
+ * weft_process_pool_new,
+ * weft_tls_client_new, weft_tls_server_new, weft_stream_new,
+ * weft_http_session_new) sets it, so the caller can branch on the reason
+ * as on any int result.  0 when no failure has been recorded.  Like
+ * weft_errmsg, a successful call does not clear it.  Does not suspend.
+ */
+int weft_errcode(void);
+
+/*
  * Record a message for weft_errmsg in the calling task (or thread), printf
- * style, truncated to 255 bytes, and return `code` unchanged: `return
- * weft_seterr(-EINVAL, "bad port %d", port);`.  Does not suspend.
+ * style, truncated to 255 bytes, and `code` for weft_errcode, and return
+ * `code` unchanged: `return
+ * weft_seterr(-EINVAL, "bad port %d", port);`.  A NULL `fmt` records "".
+ * Does not suspend.
  */
 int weft_seterr(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -44,21 +44,23 @@ typedef int (*weft_blocking_fn)(void *arg);
 
 typedef struct weft_thread_pool_opts {
     /* Worker threads; 0: $WEFT_THREADS, else min(32, cores + 4) (as
-     * Python's default executor). */
+     * Python's default executor).  Above 4096: -EINVAL. */
     size_t threads;
 } weft_thread_pool_opts;
 
-/* Start a pool of worker threads.  NULL on failure with weft_errmsg() set.
+/* Start a pool of worker threads.  NULL on failure with weft_errcode() and
+ * weft_errmsg() set (-EINVAL naming the option, -ENOMEM, thread errors).
  * Callable from any thread; the pool serves tasks of every loop. */
 weft_thread_pool *weft_thread_pool_new(const weft_thread_pool_opts *opts);
 
 /* The process-wide default pool, created on first use (NULL if threads
- * cannot be created).  Never freed.  In the child of a fork() the parent's
- * default pool is forgotten (its threads stayed in the parent): the child's
- * first use starts a pool of its own. */
+ * cannot be created, with weft_errcode and weft_errmsg set at every call).
+ * Never freed.  In the child of a fork() the parent's default pool is
+ * forgotten (its threads stayed in the parent): the child's first use
+ * starts a pool of its own. */
 weft_thread_pool *weft_thread_pool_default(void);
 
-/* Worker threads of `pool`. */
+/* Worker threads of `pool` (0 for NULL). */
 size_t weft_thread_pool_size(const weft_thread_pool *pool);
 
 /*
@@ -67,6 +69,7 @@ size_t weft_thread_pool_size(const weft_thread_pool *pool);
  * threads are joined, and the memory freed.  Blocks the calling thread
  * until the running jobs end: call it when no task needs the pool.  In the
  * child of a fork(), a pool made before the fork only has its memory freed.
+ * NULL is a no-op.
  */
 void weft_thread_pool_free(weft_thread_pool *pool);
 
@@ -144,7 +147,9 @@ typedef struct weft_bytes {
     size_t cap; /* private */
 } weft_bytes;
 
-/* Append to `b` (in a worker: the job's output).  0 or -ENOMEM. */
+/* Append to `b` (in a worker: the job's output).  0, -EINVAL (NULL `b`, or
+ * NULL `data` with `len` > 0), or -ENOMEM.  weft_bytes_free(NULL) is a
+ * no-op. */
 int weft_bytes_append(weft_bytes *b, const void *data, size_t len);
 void weft_bytes_free(weft_bytes *b);
 
@@ -159,7 +164,7 @@ typedef enum weft_pool_shutdown {
 } weft_pool_shutdown;
 
 typedef struct weft_process_pool_opts {
-    size_t workers;              /* 0: the number of online CPUs */
+    size_t workers;              /* 0: the number of online CPUs; above 4096: -EINVAL */
     size_t max_jobs_per_worker;  /* recycle a worker after this many; 0: never */
     size_t max_input;            /* bytes; 0: 1 GiB */
     size_t max_output;           /* bytes; 0: 1 GiB */
@@ -170,9 +175,10 @@ typedef struct weft_process_pool_opts {
     weft_pool_shutdown on_shutdown;
 } weft_process_pool_opts;
 
-/* Fork the workers.  NULL on failure (WEFT_ENOLOOP, -ENOMEM, fork errors)
- * with weft_errmsg() set.  Must be called on a thread running a weft loop
- * (from a task or a posted call).  Does not suspend. */
+/* Fork the workers.  NULL on failure (WEFT_ENOLOOP, -EINVAL naming the
+ * option, -ENOMEM, fork errors) with weft_errcode() and weft_errmsg() set.
+ * Must be called on a thread running a weft loop (from a task or a posted
+ * call).  Does not suspend. */
 weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts);
 
 typedef struct weft_process_call_opts {
@@ -195,7 +201,8 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
                           const weft_process_call_opts *opts);
 
 /* Workers of `pool`, and counters: jobs run, workers that crashed, were
- * killed (cancel / timeout) and recycled. */
+ * killed (cancel / timeout) and recycled.  A NULL pool gives all zeros; a
+ * NULL `stats` is ignored. */
 typedef struct weft_process_pool_stats {
     size_t workers;
     uint64_t jobs, crashes, kills, recycles;
@@ -213,7 +220,8 @@ int weft_process_pool_shutdown(weft_process_pool *pool);
 /* Kill any worker left (SIGKILL), reap it, free the pool.  Call it after
  * weft_process_pool_shutdown (or on a pool never used); on a pool still in
  * use it only kills the workers and leaves the memory to the tasks that
- * still need it.  Does not suspend (waits for the kernel to reap). */
+ * still need it.  NULL is a no-op.  Does not suspend (waits for the kernel
+ * to reap). */
 void weft_process_pool_free(weft_process_pool *pool);
 
 #ifdef __cplusplus

@@ -40,7 +40,8 @@ typedef struct weft_group_opts {
 } weft_group_opts;
 
 /* Create an empty group on the calling thread's loop.  NULL on failure
- * (WEFT_ENOLOOP, -ENOMEM) with weft_errmsg() set.  Does not suspend. */
+ * (WEFT_ENOLOOP, -EINVAL for an unknown opts->policy, -ENOMEM) with
+ * weft_errcode() and weft_errmsg() set.  Does not suspend. */
 weft_group *weft_group_new(const weft_group_opts *opts);
 
 /*
@@ -112,16 +113,18 @@ int weft_group_next_until(weft_group *g, int *status, const char **message,
                           int64_t deadline);
 
 /* Cancel every running child (cause: group cancelled); later spawns fail
- * with -ECANCELED.  Does not suspend: wait to see them finish. */
+ * with -ECANCELED.  NULL is a no-op.  Does not suspend: wait to see them
+ * finish. */
 void weft_group_cancel(weft_group *g);
 
-/* Children spawned so far / still running. */
+/* Children spawned so far / still running (0 for NULL). */
 size_t weft_group_size(const weft_group *g);
 size_t weft_group_running(const weft_group *g);
 
 /*
  * The status of child `index` in *status: returns 0 when it has finished,
- * -EBUSY while it runs, -EINVAL for a bad index.  `message` (may be NULL)
+ * -EBUSY while it runs, -EINVAL for a NULL group or an index not below
+ * weft_group_size (with weft_errmsg set).  `message` (may be NULL)
  * receives the child's last weft_errmsg() at its end ("" if none), valid
  * until the group is freed.  Does not suspend.
  */
@@ -129,7 +132,8 @@ int weft_group_status(const weft_group *g, size_t index, int *status, const char
 
 /*
  * Free the group.  Waiting first is the rule; children still running are
- * cancelled and detached (reported in debug mode).  Does not suspend.
+ * cancelled and detached (reported in debug mode).  NULL is a no-op.  Does
+ * not suspend.
  */
 void weft_group_free(weft_group *g);
 

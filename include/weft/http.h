@@ -106,7 +106,8 @@ typedef struct weft_http_session_opts {
  * Create a session.  `opts` may be NULL (all defaults).  Host names are
  * resolved with weft_resolve, whose process-wide cache keeps answers for
  * 10 s (weft_resolve_cache_ttl_ms).  Call it in a task: the session belongs
- * to that loop.  Returns NULL with weft_errmsg set: -EINVAL (bad options),
+ * to that loop.  Returns NULL with weft_errcode and weft_errmsg set: -EINVAL
+ * (bad options; the message names the field, e.g. "opts.max_head"),
  * -ENOMEM, WEFT_ENOTASK (no loop runs on the calling thread).  Does not
  * suspend.
  */
@@ -144,7 +145,8 @@ typedef struct weft_http_stats {
     size_t idle;             /* idle connections now */
 } weft_http_stats;
 
-/* Fill *stats.  Does not suspend. */
+/* Fill *stats (all zeros for a NULL session; a NULL `stats` is ignored).
+ * Does not suspend. */
 void weft_http_session_stats(const weft_http_session *s, weft_http_stats *stats);
 
 /* ------------------------------------------------------------ requests */
@@ -200,7 +202,9 @@ typedef struct weft_http_response weft_http_response;
  *
  * On success *out owns the response (free it with weft_http_response_free)
  * and 0 is returned.  Errors, with weft_errmsg saying what and where:
- * -EINVAL (bad URL, method or header), -ETIMEDOUT (a limit: see
+ * -EINVAL (a NULL session, request, URL or `out`; a bad URL, method or
+ * header; a bad option, named in weft_errmsg as "req.timeouts.io", ...;
+ * with `out` set, *out is NULL after any error), -ETIMEDOUT (a limit: see
  * weft_http_timeouts), -ECANCELED, WEFT_ERESOLVE, -ECONNREFUSED and other
  * socket errors, WEFT_ETLS, WEFT_EPROTO (a bad response: broken status
  * line, conflicting Content-Length and Transfer-Encoding, oversized head),
@@ -220,6 +224,11 @@ int weft_http_get(weft_http_session *s, const char *url, weft_http_response **ou
 
 /* ------------------------------------------------------------ responses */
 
+/* The getters below take NULL and answer neutrally: status 0, reason "",
+ * version -1, URL "", no header field (NULL; also for a NULL name), count
+ * 0, header_at false (with *name and *value set to NULL), content length
+ * -1. */
+
 /* The status code (200, 404, ...). */
 int weft_http_response_status(const weft_http_response *r);
 
@@ -237,7 +246,7 @@ const char *weft_http_response_url(const weft_http_response *r);
 const char *weft_http_response_header(const weft_http_response *r, const char *name);
 
 /* The number of header fields, and the i-th one (in arrival order).
- * Returns false when i is out of range. */
+ * Returns false when i is out of range.  `name` and `value` may be NULL. */
 size_t weft_http_response_header_count(const weft_http_response *r);
 bool weft_http_response_header_at(const weft_http_response *r, size_t i, const char **name,
                                   const char **value);
@@ -247,8 +256,9 @@ int64_t weft_http_response_content_length(const weft_http_response *r);
 
 /*
  * Read the rest of the body into a buffer the response owns: *body (NUL
- * terminated, for convenience) and *len.  Calling it again returns the same
- * buffer.  Errors: -EMSGSIZE when the body is larger than max_body (the
+ * terminated, for convenience) and *len (either may be NULL: the body is
+ * read all the same).  Calling it again returns the same buffer.  Errors:
+ * -EINVAL for a NULL response, -EMSGSIZE when the body is larger than max_body (the
  * connection is closed), WEFT_EPROTO (bad chunk, body shorter than
  * declared), -ETIMEDOUT, -ECANCELED, socket and TLS errors; after an error
  * the connection is closed.  Once the body is complete the connection goes
@@ -258,8 +268,9 @@ int weft_http_response_body(weft_http_response *r, const void **body, size_t *le
 
 /*
  * Read the next bytes of the body (at most `len`): returns the count, 0 at
- * the end of the body, or an error as for weft_http_response_body.
- * Suspends when nothing is buffered.
+ * the end of the body (and for `len` 0), or an error as for
+ * weft_http_response_body (-EINVAL for a NULL response, or a NULL `buf`
+ * with `len` > 0).  Suspends when nothing is buffered.
  */
 ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len);
 

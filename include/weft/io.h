@@ -32,7 +32,8 @@ int weft_wait_fd(int fd, int events, int64_t deadline);
 /*
  * The readiness the loop has seen on `fd` that no waiter has taken yet: a
  * mask of WEFT_READABLE / WEFT_WRITABLE (error and hang-up count as both),
- * 0 when none was seen or weft never waited on the fd.  A hint, not a
+ * 0 when none was seen, weft never waited on the fd, or `fd` is out of
+ * range.  A hint, not a
  * promise: the bytes behind it may have been read since, so confirm with a
  * non-blocking call.  Costs no system call — e.g. a connection pool can
  * tell that an idle connection was closed by its peer.  Does not suspend.
@@ -44,13 +45,15 @@ int weft_fd_seen_ready(int fd);
  * when it would block (EAGAIN) wait for readiness and try again.  `fd` must
  * be non-blocking (see weft_set_nonblocking).  Return the byte count (0 at
  * end of file for read; write may be partial) or a negative errno, also
- * -ETIMEDOUT at `deadline` and -ECANCELED.  Suspends.
+ * -ETIMEDOUT at `deadline` and -ECANCELED; -EINVAL for a NULL `buf` with
+ * `len` > 0.  Suspends.
  */
 ssize_t weft_read(int fd, void *buf, size_t len, int64_t deadline);
 ssize_t weft_write(int fd, const void *buf, size_t len, int64_t deadline);
 
 /* Write all `len` bytes (looping over partial writes).  Returns len or a
- * negative error; on error some bytes may have been written.  Suspends. */
+ * negative error (-EINVAL for `len` above SSIZE_MAX); on error some bytes
+ * may have been written.  Suspends. */
 ssize_t weft_write_all(int fd, const void *buf, size_t len, int64_t deadline);
 
 /* Put `fd` in non-blocking mode.  Returns 0 or -errno.  Does not suspend. */
@@ -66,7 +69,8 @@ int weft_set_nonblocking(int fd);
 int weft_close(int fd);
 
 /* Forget `fd` without closing it (waiters wake with -EBADF), e.g. before
- * handing it to other code.  Does not suspend. */
+ * handing it to other code.  A negative or unknown fd is a no-op.  Does not
+ * suspend. */
 void weft_fd_forget(int fd);
 
 #ifdef __cplusplus

@@ -41,8 +41,8 @@ typedef struct weft_addr {
 int weft_resolve(const char *host, uint16_t port, int family, weft_addr *out, size_t max,
                  int64_t deadline);
 
-/* Set the TTL of the resolver cache in milliseconds (0 disables caching;
- * entries already cached expire by the new TTL).  Thread-safe. */
+/* Set the TTL of the resolver cache in milliseconds (0 or negative disables
+ * caching; entries already cached expire by the new TTL).  Thread-safe. */
 void weft_resolve_cache_ttl_ms(int64_t ttl_ms);
 
 /* Empty the resolver cache.  Thread-safe. */
@@ -59,10 +59,11 @@ typedef struct weft_resolve_stats {
     uint64_t cache_hits;  /* answers from the cache */
     uint64_t joined;      /* lookups that waited for another task's answer */
 } weft_resolve_stats;
-void weft_resolve_stats_get(weft_resolve_stats *stats);
+void weft_resolve_stats_get(weft_resolve_stats *stats); /* NULL: ignored */
 
-/* Format `addr` as "1.2.3.4:80", "[::1]:80" or the Unix path into `buf`.
- * Returns buf.  Does not suspend. */
+/* Format `addr` as "1.2.3.4:80", "[::1]:80" or the Unix path into `buf`
+ * (truncated to `len` - 1 bytes; "" for a NULL addr; nothing written when
+ * `len` is 0).  Returns buf.  Does not suspend. */
 char *weft_addr_format(const weft_addr *addr, char *buf, size_t len);
 
 /* ------------------------------------------------------------ TCP and Unix */
@@ -175,7 +176,8 @@ typedef struct weft_stream weft_stream;
  * owns the fd from now on (weft_stream_close closes it), also when this
  * call fails.  `read_buffer` is the initial size of the read buffer
  * (0 = 16 KiB); the buffer grows only as far as a call's `max` asks.
- * Returns NULL on allocation failure (weft_errmsg set).  Does not suspend.
+ * Returns NULL with weft_errcode and weft_errmsg set: -EBADF for a negative
+ * fd, -EINVAL for a read_buffer above 1 GiB, -ENOMEM.  Does not suspend.
  */
 weft_stream *weft_stream_new(int fd, size_t read_buffer);
 
@@ -193,8 +195,9 @@ weft_stream *weft_stream_new(int fd, size_t read_buffer);
 int weft_stream_start_tls(weft_stream *s, weft_tls_ctx *ctx, const char *server_name,
                           int64_t deadline);
 
-/* The ALPN protocol agreed in the handshake ("http/1.1"), or NULL.  Valid
- * while the stream is open.  Does not suspend. */
+/* The ALPN protocol agreed in the handshake ("http/1.1"), or NULL (also
+ * for a NULL stream).  Valid while the stream is open.  Does not suspend.
+ * The getters below answer false (and weft_stream_fd -EBADF) for NULL. */
 const char *weft_stream_alpn(const weft_stream *s);
 
 /* Whether the stream runs TLS. */
@@ -218,7 +221,8 @@ int weft_stream_fd(const weft_stream *s);
 ssize_t weft_stream_read_some(weft_stream *s, void *buf, size_t max, int64_t deadline);
 
 /* Read exactly `len` bytes.  Returns len, or WEFT_EEOF when the stream ends
- * first (the bytes read stay consumed), or an error as above.  Suspends. */
+ * first (the bytes read stay consumed), or an error as above (-EINVAL for
+ * `len` above SSIZE_MAX).  Suspends. */
 ssize_t weft_stream_read_exact(weft_stream *s, void *buf, size_t len, int64_t deadline);
 
 /*
@@ -238,7 +242,10 @@ ssize_t weft_stream_read_until(weft_stream *s, const void *delim, size_t delim_l
  * buffered, or an error.  It suspends only when the socket has nothing.
  * weft_stream_peek returns the buffered bytes (and their count in *len),
  * valid until the next call on the stream; weft_stream_consume drops the
- * first `n` of them.  Neither suspends.
+ * first `n` of them (all of them when fewer are buffered).  Neither
+ * suspends.  For a NULL stream, peek returns NULL with *len 0 (`len` may be
+ * NULL) and consume does nothing.  Every other stream call fails with
+ * -EINVAL for a NULL stream, or a NULL buffer with a length above 0.
  */
 ssize_t weft_stream_fill(weft_stream *s, size_t max, int64_t deadline);
 const void *weft_stream_peek(const weft_stream *s, size_t *len);

@@ -28,7 +28,8 @@
  * Every release here works while the task is being cancelled: releasing
  * a permit or a lock never suspends, and cleanups that must wait (joining
  * a task, a group) run under a shield, so cancellation cannot cut them
- * short.  The release functions are idempotent.
+ * short.  The release functions are idempotent, and accept NULL (a no-op);
+ * an acquire of a NULL object returns rc -EINVAL.
  */
 #ifndef WEFT_SCOPED_H
 #define WEFT_SCOPED_H

@@ -23,7 +23,7 @@ extern "C" {
  * them elsewhere.  When several tasks wait for the same signal the one that
  * waited first gets it.  `deadline` is absolute (weft_deadline_ms(...);
  * WEFT_NO_DEADLINE for none); one at or before now takes a pending signal
- * and never waits.  Errors: -EINVAL (empty set, or SIGKILL/SIGSTOP),
+ * and never waits.  Errors: -EINVAL (NULL or empty set, or SIGKILL/SIGSTOP),
  * -ETIMEDOUT, -ECANCELED, WEFT_ENOTASK.  Suspends.
  */
 int weft_signal_wait(const sigset_t *set, int64_t deadline);

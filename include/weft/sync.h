@@ -14,7 +14,12 @@
  *   waiter never consumes a permit, the lock or an item.  A waiter that
  *   was handed a permit (or lock, or item) and was cancelled before it
  *   could run passes it on to the next waiter and reports -ECANCELED.
- * - Errors: also WEFT_ENOTASK outside a task, -EINVAL for a NULL object.
+ * - Errors: also WEFT_ENOTASK outside a task, -EINVAL for a NULL object,
+ *   each with weft_errmsg naming the function (a try_ call's -EAGAIN is an
+ *   answer, not a failure: it sets no message).  On a NULL object the
+ *   calls that return nothing (init of a lock, event or condition, set,
+ *   clear, notify, shutdown) are no-ops, and the getters answer 0, false
+ *   or NULL.
  */
 #ifndef WEFT_SYNC_H
 #define WEFT_SYNC_H
@@ -53,7 +58,8 @@ int weft_sem_acquire_until(weft_sem *sem, int64_t deadline);
 int weft_sem_try_acquire(weft_sem *sem);
 
 /* Give a permit back; the first waiter (if any) gets it directly.
- * Returns 0, or -EOVERFLOW for a bounded semaphore already at its bound.
+ * Returns 0, or -EOVERFLOW for a bounded semaphore already at its bound
+ * (or any semaphore at LONG_MAX).
  * Does not suspend; may be called from any task of the loop. */
 int weft_sem_release(weft_sem *sem);
 
@@ -184,7 +190,8 @@ void weft_queue_shutdown(weft_queue *q);
 /* Items in the queue. */
 size_t weft_queue_len(const weft_queue *q);
 
-/* Free the queue's memory: -EBUSY while tasks wait on it, else 0. */
+/* Free the queue's memory: -EBUSY while tasks wait on it, else 0.  A closed
+ * queue acts as shut down and empty (WEFT_ECLOSED) until initialised again. */
 int weft_queue_close(weft_queue *q);
 
 #ifdef __cplusplus

@@ -71,7 +71,7 @@ int weft_join_until(weft_task *task, int *status, int64_t deadline);
 
 /*
  * Give up the handle: the task runs on and frees itself when it finishes.
- * Does not suspend.
+ * NULL is a no-op.  Does not suspend.
  */
 void weft_detach(weft_task *task);
 
@@ -81,7 +81,8 @@ void weft_detach(weft_task *task);
  * returns -ECANCELED at once, until the task returns, except inside a
  * shield.  A task suspended right now is woken with -ECANCELED; a task that
  * has not started yet starts and sees -ECANCELED at its first suspension.
- * Cancelling a finished task is a no-op.  Returns 0, or -EINVAL for NULL.
+ * Cancelling a finished task is a no-op.  Returns 0, or -EINVAL for NULL
+ * (with weft_errmsg set).
  * Does not suspend; the caller does not wait for the task to finish (join
  * does that).
  */
@@ -98,8 +99,9 @@ typedef enum weft_cancel_cause {
     WEFT_CANCEL_PARENT,         /* the task waiting for it was cancelled */
 } weft_cancel_cause;
 
-/* The cause of `task`'s cancellation (WEFT_CANCEL_NONE if not cancelled),
- * and a name for it ("sibling failed", ...). */
+/* The cause of `task`'s cancellation (WEFT_CANCEL_NONE if not cancelled,
+ * or for NULL), and a name for it ("sibling failed", ...; "unknown" for a
+ * value outside the enum). */
 weft_cancel_cause weft_task_cancel_cause(const weft_task *task);
 const char *weft_cancel_cause_name(weft_cancel_cause cause);
 
@@ -183,7 +185,8 @@ const char *weft_task_name(const weft_task *task);
  * shield's own time limit (`timeout_ms` from the call; WEFT_NO_TIMEOUT for
  * none; <= 0 has expired at once) still makes suspension points fail with
  * -ETIMEDOUT, so cleanup stays bounded.  A cancellation that arrived
- * meanwhile is delivered after weft_shield_end.  Pairs nest.  Does not
+ * meanwhile is delivered after weft_shield_end.  Pairs nest.  A NULL
+ * `shield` is a no-op (for both calls).  Does not
  * suspend.
  */
 typedef struct weft_shield {

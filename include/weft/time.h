@@ -64,7 +64,8 @@ int weft_sleep_until(int64_t deadline);
  * woken.  Scopes nest (exit in reverse order); the earliest deadline wins.
  * Inside a shield only the shield's own deadline (and scopes entered
  * inside it) count.  The scope lives in caller memory.  Outside a task
- * these are no-ops.  Do not suspend.
+ * these are no-ops.  A NULL `scope` is a no-op too (exit, expired and
+ * fired return 0).  Do not suspend.
  */
 typedef struct weft_scope {
     int64_t deadline;
@@ -123,20 +124,21 @@ struct weft_timer {
     uint32_t kind;       /* private */
 };
 
-/* Prepare `timer` to call `fn`.  Does not suspend. */
+/* Prepare `timer` to call `fn`.  NULL is a no-op.  Does not suspend. */
 void weft_timer_init(weft_timer *timer, weft_timer_fn fn, void *data);
 
 /*
  * Arm (or re-arm) `timer` to fire at `deadline` on the calling thread's
  * loop.  Timers with equal deadlines fire in the order they were armed.
- * Returns 0, WEFT_ENOLOOP without a loop, -ENOMEM.  Does not suspend.
+ * Returns 0, WEFT_ENOLOOP without a loop, -EINVAL (NULL timer, or no
+ * callback), -ENOMEM.  Does not suspend.
  */
 int weft_timer_start(weft_timer *timer, int64_t deadline);
 
-/* Disarm `timer`; a no-op if it is not armed.  O(log n). */
+/* Disarm `timer`; a no-op if it is not armed (or NULL).  O(log n). */
 void weft_timer_stop(weft_timer *timer);
 
-/* Whether `timer` is armed. */
+/* Whether `timer` is armed (0 for NULL). */
 int weft_timer_active(const weft_timer *timer);
 
 #ifdef __cplusplus

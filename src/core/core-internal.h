@@ -131,6 +131,7 @@ struct weft_task {
     size_t group_index;
     weft__list all_link;        /* loop->tasks while not DONE */
     char *errmsg;               /* lazily allocated message buffer */
+    int errcode;                /* weft_errcode: the code that went with errmsg */
     char name[WEFT_TASK_NAME_MAX];
 };
 
@@ -367,6 +368,15 @@ static inline int64_t weft__coarse_ns(void)
 
 /* Record `code` and a formatted message for weft_errmsg; returns code. */
 int weft__seterr(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Record the message for a wait that failed with `rc` and return rc: what
+ * waited and for what, and for a timeout how long it waited (since
+ * `started`, weft__clock_ns) and whether an enclosing deadline (a scope,
+ * a shield) was the one that passed rather than the call's own `deadline`:
+ * "weft_sem_acquire: timed out after 50 ms waiting for a permit of
+ * semaphore 0x...".  Not "Connection timed out". */
+int weft__wait_failed(int rc, const char *fn, int64_t started, int64_t deadline,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ------------------------------------------------------------ subsystems */
 

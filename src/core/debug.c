@@ -71,7 +71,11 @@ int64_t weft_slow_ms(void)
     return v >= 0 ? v : env_slow_ms();
 }
 
-int64_t weft__slow_default_ns(void) { return weft_slow_ms() * 1000000; }
+int64_t weft__slow_default_ns(void)
+{
+    int64_t ms = weft_slow_ms();
+    return ms > INT64_MAX / 1000000 ? INT64_MAX : ms * 1000000; /* saturate: never */
+}
 
 void weft_set_slow_ms(int64_t ms)
 {

@@ -28,6 +28,8 @@ struct weft_group {
     bool cancelled;      /* weft_group_cancel, or failed fast */
     bool failed;         /* first_error is set */
     int first_error;
+    size_t first_error_index;                 /* the child that failed first */
+    char first_error_name[WEFT_TASK_NAME_MAX]; /* and its name */
     weft_task *waiter;   /* the task in weft_group_wait or weft_group_next */
     bool waiter_next;    /* it is in weft_group_next: wake it at every end */
     /* Children that have finished and weft_group_next has not returned
@@ -50,6 +52,12 @@ weft_group *weft_group_new(const weft_group_opts *opts)
     g->loop = loop;
     g->deadline = WEFT_NO_DEADLINE;
     g->done_head = g->done_tail = NO_CHILD;
+    if (opts && opts->policy != WEFT_GROUP_COLLECT && opts->policy != WEFT_GROUP_FAIL_FAST) {
+        free(g);
+        weft__seterr(-EINVAL, "weft_group_new: opts.policy %d is neither WEFT_GROUP_COLLECT "
+                              "nor WEFT_GROUP_FAIL_FAST", (int)opts->policy);
+        return NULL;
+    }
     if (opts) {
         g->policy = opts->policy;
         if (opts->timeout_ms)
@@ -84,6 +92,8 @@ void weft__group_child_done(weft_group *g, weft_task *t)
     if (t->status < 0 && !g->failed) {
         g->failed = true;
         g->first_error = t->status;
+        g->first_error_index = t->group_index;
+        memcpy(g->first_error_name, t->name, sizeof g->first_error_name);
         if (g->policy == WEFT_GROUP_FAIL_FAST) {
             g->cancelled = true;
             cancel_running(g, WEFT_CANCEL_SIBLING_FAILED);
@@ -116,8 +126,11 @@ int weft_group_spawn_named(weft_group *g, weft_task_fn fn, void *arg,
     if (rc < 0)
         return rc;
     weft_task *t = weft_spawn_named(fn, arg, opts, default_name);
-    if (!t)
-        return weft__seterr(-ENOMEM, "weft_group_spawn: %s", weft_errmsg());
+    if (!t) {
+        char why[256]; /* weft_errmsg's buffer is the one written */
+        snprintf(why, sizeof why, "%s", weft_errmsg());
+        return weft__seterr(weft_errcode(), "weft_group_spawn: %s", why);
+    }
     size_t i = g->nchildren++;
     g->children[i] = (weft__child){.task = t};
     t->group = g;
@@ -160,6 +173,7 @@ int weft_group_wait_until(weft_group *g, int64_t deadline)
         return weft__seterr(-EDEADLK, "weft_group_wait: task '%s' cannot wait for its own "
                                       "group", self->name);
     int rc = 0;
+    int64_t started = weft__clock_ns();
     while (g->running) {
         g->waiter = self;
         self->wait_kind = WEFT__WAIT_OTHER;
@@ -172,19 +186,28 @@ int weft_group_wait_until(weft_group *g, int64_t deadline)
     }
     if (rc < 0 && g->running) {
         /* The caller gives up: no child may outlive the wait. */
+        size_t running = g->running;
         g->cancelled = true;
         cancel_running(g, rc == -ETIMEDOUT ? WEFT_CANCEL_DEADLINE : WEFT_CANCEL_PARENT);
         wait_all_shielded(g, self);
-        return weft__seterr(rc, "weft_group_wait: %s; the children were cancelled and "
-                                "have finished", weft_strerror(rc));
+        return weft__wait_failed(rc, "weft_group_wait", started, deadline,
+                                 "%zu running child%s (cancelled; all have finished now)",
+                                 running, running == 1 ? "" : "ren");
     }
     /* The first failure, in order of finishing, among the children that
      * weft_group_next has not returned: those it returned were handed to
-     * the caller with their status. */
-    for (size_t i = g->done_head; i != NO_CHILD; i = g->children[i].done_next)
-        if (g->children[i].status < 0)
-            return weft__seterr(g->children[i].status, "weft_group_wait: a child failed: %s",
-                                weft_strerror(g->children[i].status));
+     * the caller with their status.  Its name is known when it is the
+     * group's first failure (handles are gone once children finish). */
+    for (size_t i = g->done_head; i != NO_CHILD; i = g->children[i].done_next) {
+        const weft__child *c = &g->children[i];
+        if (c->status >= 0)
+            continue;
+        bool named = g->failed && i == g->first_error_index;
+        return weft__seterr(c->status, "weft_group_wait: child %zu%s%s%s failed first: %s%s%.150s",
+                            i, named ? " '" : "", named ? g->first_error_name : "",
+                            named ? "'" : "", weft_strerror(c->status),
+                            c->message ? ": " : "", c->message ? c->message : "");
+    }
     return 0;
 }
 
@@ -263,8 +286,11 @@ size_t weft_group_running(const weft_group *g) { return g ? g->running : 0; }
 
 int weft_group_status(const weft_group *g, size_t index, int *status, const char **message)
 {
-    if (!g || index >= g->nchildren)
-        return -EINVAL;
+    if (!g)
+        return weft__seterr(-EINVAL, "weft_group_status: NULL group");
+    if (index >= g->nchildren)
+        return weft__seterr(-EINVAL, "weft_group_status: no child %zu (the group has %zu)",
+                            index, g->nchildren);
     const weft__child *c = &g->children[index];
     if (c->task)
         return -EBUSY;
@@ -369,8 +395,11 @@ int weft_wait_for_until(weft_task_fn fn, void *arg, int64_t deadline, int *statu
     if (!fn)
         return weft__seterr(-EINVAL, "weft_wait_for: NULL function");
     weft_task *child = weft_spawn_named(fn, arg, NULL, "weft_wait_for");
-    if (!child)
-        return weft__seterr(-ENOMEM, "weft_wait_for: %s", weft_errmsg());
+    if (!child) {
+        char why[256]; /* weft_errmsg's buffer is the one written */
+        snprintf(why, sizeof why, "%s", weft_errmsg());
+        return weft__seterr(weft_errcode(), "weft_wait_for: %s", why);
+    }
     int rc = weft_join_until(child, status, deadline);
     if (rc == 0)
         return 0;
@@ -407,6 +436,8 @@ int weft_wait_for(weft_task_fn fn, void *arg, int64_t timeout_ms, int *status)
 void weft_scope_enter(weft_scope *scope, int64_t deadline)
 {
     weft_task *t = weft_current();
+    if (!scope)
+        return;
     scope->deadline = deadline;
     scope->active = t != NULL;
     scope->fired = 0;
@@ -423,6 +454,8 @@ void weft_scope_enter(weft_scope *scope, int64_t deadline)
 
 int weft_scope_exit(weft_scope *scope)
 {
+    if (!scope)
+        return 0;
     weft_task *t = weft_current();
     if (t && scope->active) {
         t->deadline = scope->saved;
@@ -445,10 +478,10 @@ void weft__scopes_fired(weft_task *t)
 
 int weft_scope_fired(const weft_scope *scope)
 {
-    return scope->fired;
+    return scope && scope->fired;
 }
 
 int weft_scope_expired(const weft_scope *scope)
 {
-    return scope->deadline != WEFT_NO_DEADLINE && weft_now() >= scope->deadline;
+    return scope && scope->deadline != WEFT_NO_DEADLINE && weft_now() >= scope->deadline;
 }

@@ -108,6 +108,13 @@ void weft__fd_dispatch(weft_loop *loop, int fd, uint32_t events)
         f->watch(f->watch_arg);
 }
 
+static const char *events_name(int events)
+{
+    return events == WEFT_READABLE   ? "readable"
+         : events == WEFT_WRITABLE ? "writable"
+                                   : "readable or writable";
+}
+
 /* Wait on fd; `fresh`: the caller just saw EAGAIN, so any remembered edge
  * for these events is stale. */
 static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fresh)
@@ -160,11 +167,13 @@ static int wait_fd(weft_task *t, int fd, int events, int64_t deadline, bool fres
     run->wait_events = events;
     weft__list_push_back(&f->waiters, &run->wait_link);
     loop->io_waiters++;
+    int64_t started = weft__clock_ns();
     int rc = weft__wait(t, deadline, -ETIMEDOUT);
     loop->io_waiters--;
     weft__list_remove(&run->wait_link);
     if (rc < 0)
-        return weft__seterr(rc, "weft_wait_fd: fd %d: %s", fd, weft_strerror(rc));
+        return weft__wait_failed(rc, "weft_wait_fd", started, deadline, "fd %d to be %s", fd,
+                                 events_name(events));
     return rc;
 }
 
@@ -230,6 +239,9 @@ static ssize_t try_then_wait(int fd, void *buf, size_t len, int64_t deadline, bo
     weft_task *t = weft__require_task(name);
     if (!t)
         return WEFT_ENOTASK;
+    if (!buf && len)
+        return weft__seterr(-EINVAL, "%s: fd %d: NULL buffer", name, fd);
+    int64_t started = 0;
     for (;;) {
         if (weft__cancel_visible(t))
             return weft__seterr(-ECANCELED, "%s: fd %d: %s", name, fd,
@@ -243,9 +255,12 @@ static ssize_t try_then_wait(int fd, void *buf, size_t len, int64_t deadline, bo
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return weft__seterr(-errno, "%s: fd %d: %s", name, fd, strerror(errno));
+        if (!started)
+            started = weft__clock_ns();
         int rc = wait_fd(t, fd, writing ? WEFT_WRITABLE : WEFT_READABLE, deadline, true);
         if (rc < 0)
-            return weft__seterr(rc, "%s: fd %d: %s", name, fd, weft_strerror(rc));
+            return weft__wait_failed(rc, name, started, deadline, "fd %d to be %s", fd,
+                                     writing ? "writable" : "readable");
     }
 }
 
@@ -262,6 +277,10 @@ ssize_t weft_write(int fd, const void *buf, size_t len, int64_t deadline)
 ssize_t weft_write_all(int fd, const void *buf, size_t len, int64_t deadline)
 {
     size_t done = 0;
+    if (!buf && len)
+        return weft__seterr(-EINVAL, "weft_write_all: fd %d: NULL buffer", fd);
+    if (len > SSIZE_MAX)
+        return weft__seterr(-EINVAL, "weft_write_all: fd %d: len %zu above SSIZE_MAX", fd, len);
     while (done < len) {
         ssize_t n = weft_write(fd, (const char *)buf + done, len - done, deadline);
         if (n < 0)

@@ -38,10 +38,10 @@ int weft__post_node(weft_loop *loop, weft__post *p)
 int weft_loop_post(weft_loop *loop, void (*fn)(void *arg), void *arg)
 {
     if (!loop || !fn)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_loop_post: NULL %s", loop ? "function" : "loop");
     weft__post *p = malloc(sizeof *p);
     if (!p)
-        return -ENOMEM;
+        return weft__seterr(-ENOMEM, "weft_loop_post: out of memory");
     p->fn = fn;
     p->arg = arg;
     p->heap = true;

@@ -5,6 +5,7 @@
  * nobody waits for it is kept in `sigpending` for the next wait.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -102,13 +103,31 @@ int weft__signals_watch_quit(weft_loop *loop)
     return watch(loop, &set);
 }
 
+/* "INT" for SIGINT where glibc names signals (2.32+), else NULL. */
+static const char *sig_name(int s)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    return sigabbrev_np(s);
+#else
+    (void)s;
+    return NULL;
+#endif
+}
+
+static const char *sig_number(int s)
+{
+    static _Thread_local char buf[12];
+    snprintf(buf, sizeof buf, "%d", s);
+    return buf;
+}
+
 int weft_signal_wait(const sigset_t *set, int64_t deadline)
 {
     weft_task *t = weft__require_task("weft_signal_wait");
     if (!t)
         return WEFT_ENOTASK;
     if (!set || set_empty(set))
-        return weft__seterr(-EINVAL, "weft_signal_wait: empty signal set");
+        return weft__seterr(-EINVAL, "weft_signal_wait: %s signal set", set ? "empty" : "NULL");
     if (sigismember(set, SIGKILL) == 1 || sigismember(set, SIGSTOP) == 1)
         return weft__seterr(-EINVAL, "weft_signal_wait: SIGKILL and SIGSTOP cannot be caught");
     if (weft__cancel_visible(t))
@@ -126,11 +145,20 @@ int weft_signal_wait(const sigset_t *set, int64_t deadline)
     t->wait_obj = set;
     weft__list_push_back(&loop->sig_waiters, &weft__run(t)->wait_link);
     loop->io_waiters++;
+    int64_t started = weft__clock_ns();
     rc = weft__wait(t, deadline, -ETIMEDOUT);
     loop->io_waiters--;
     weft__list_remove(&weft__run(t)->wait_link);
-    if (rc < 0)
-        return weft__seterr(rc, "weft_signal_wait: %s", weft_strerror(rc));
+    if (rc < 0) {
+        char names[128] = "";
+        for (int sig = 1; sig < NSIG && strlen(names) < sizeof names - 16; sig++)
+            if (sigismember(set, sig) == 1)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s%s",
+                         names[0] ? ", " : "", sig_name(sig) ? "SIG" : "signal ",
+                         sig_name(sig) ? sig_name(sig) : sig_number(sig));
+        return weft__wait_failed(rc, "weft_signal_wait", started, deadline, "a signal (%s)",
+                                 names);
+    }
     return rc;
 }
 

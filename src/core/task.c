@@ -457,8 +457,8 @@ int weft__task_opts_check(const weft_task_opts *opts)
 {
     if (opts && opts->stack_size &&
         (opts->stack_size < WEFT_STACK_MIN || opts->stack_size > ((size_t)1 << 32)))
-        return weft__seterr(-EINVAL, "weft_spawn: stack size %zu outside [%zu, 4 GiB]",
-                            opts->stack_size, WEFT_STACK_MIN);
+        return weft__seterr(-EINVAL, "weft_spawn: opts.stack_size: stack size %zu outside "
+                            "[%zu, 4 GiB]", opts->stack_size, WEFT_STACK_MIN);
     return 0;
 }
 
@@ -530,7 +530,8 @@ int weft_join_until(weft_task *task, int *status, int64_t deadline)
     if (!self)
         return WEFT_ENOTASK;
     if (!task || !task->fn)
-        return weft__seterr(-EINVAL, "weft_join: invalid task handle");
+        return weft__seterr(-EINVAL, "weft_join: %s", task ? "invalid task handle"
+                                                           : "NULL task");
     if (task == self)
         return weft__seterr(-EDEADLK, "weft_join: task '%s' cannot join itself", self->name);
     if (task->detached)
@@ -543,14 +544,14 @@ int weft_join_until(weft_task *task, int *status, int64_t deadline)
     task->joiner = self;
     self->wait_kind = WEFT__WAIT_JOIN;
     self->wait_obj = task;
+    int64_t started = weft__clock_ns();
     int rc = weft__wait(self, deadline, -ETIMEDOUT);
     task->joiner = NULL;
     if (task->state == WEFT__DONE)
         return join_done(loop, task, status);
     if (rc == 0)
         rc = -EINTR; /* cannot happen: only the task's end wakes a joiner with 0 */
-    return weft__seterr(rc, "weft_join: waiting for task '%s': %s", task->name,
-                        weft_strerror(rc));
+    return weft__wait_failed(rc, "weft_join", started, deadline, "task '%s'", task->name);
 }
 
 int weft_join(weft_task *task, int *status)
@@ -587,7 +588,8 @@ void weft__cancel(weft_task *task, weft_cancel_cause cause)
 int weft_cancel(weft_task *task)
 {
     if (!task || !task->fn)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_cancel: %s", task ? "invalid task handle"
+                                                             : "NULL task");
     weft__cancel(task, WEFT_CANCEL_EXPLICIT);
     return 0;
 }
@@ -623,10 +625,11 @@ int weft_yield(void)
     if (!t)
         return WEFT_ENOTASK;
     if (weft__cancel_visible(t))
-        return -ECANCELED;
-    if (t->deadline <= t->loop->now) {
+        return weft__seterr(-ECANCELED, "weft_yield: task '%s' is cancelled", t->name);
+    if (t->deadline <= t->loop->now) { /* a deadline scope (or shield) has expired */
         weft__scopes_fired(t);
-        return -ETIMEDOUT; /* a deadline scope (or shield) has expired */
+        return weft__seterr(-ETIMEDOUT, "weft_yield: an enclosing deadline passed %lld ms ago",
+                            (long long)((t->loop->now - t->deadline) / 1000000));
     }
     t->state = WEFT__READY;
     rq_push(t->loop, t);
@@ -704,6 +707,8 @@ void weft_shield_begin(weft_shield *shield, int64_t timeout_ms)
 {
     weft_loop *loop = weft__loop();
     weft_task *t = loop ? loop->current : NULL;
+    if (!shield)
+        return;
     if (!t) {
         shield->saved_depth = -1;
         return;
@@ -721,7 +726,7 @@ void weft_shield_end(weft_shield *shield)
 {
     weft_loop *loop = weft__loop();
     weft_task *t = loop ? loop->current : NULL;
-    if (!t || shield->saved_depth < 0)
+    if (!t || !shield || shield->saved_depth < 0)
         return;
     t->shield_depth = shield->saved_depth;
     t->deadline = shield->saved_deadline;

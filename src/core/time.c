@@ -44,9 +44,10 @@ int weft_sleep_until(int64_t deadline)
         return rc;
     }
     t->wait_kind = WEFT__WAIT_SLEEP;
+    int64_t started = weft__clock_ns();
     int rc = weft__wait(t, deadline, 0);
     if (rc < 0)
-        weft__seterr(rc, "weft_sleep: %s", weft_strerror(rc));
+        weft__wait_failed(rc, "weft_sleep", started, deadline, "its wake-up time");
     return rc;
 }
 

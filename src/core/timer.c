@@ -69,6 +69,8 @@ static void heap_remove_at(weft_loop *loop, uint32_t i)
 
 void weft_timer_init(weft_timer *timer, weft_timer_fn fn, void *data)
 {
+    if (!timer)
+        return;
     timer->deadline = WEFT_NO_DEADLINE;
     timer->fn = fn;
     timer->data = data;
@@ -81,6 +83,8 @@ int weft_timer_start(weft_timer *timer, int64_t deadline)
     weft_loop *loop = weft__loop();
     if (!loop)
         return weft__seterr(WEFT_ENOLOOP, "weft_timer_start: no weft loop runs on this thread");
+    if (!timer)
+        return weft__seterr(-EINVAL, "weft_timer_start: NULL timer");
     if (timer->kind == WEFT__TIMER_USER && !timer->fn)
         return weft__seterr(-EINVAL, "weft_timer_start: timer has no callback");
     if (timer->heap_index)
@@ -104,14 +108,14 @@ int weft_timer_start(weft_timer *timer, int64_t deadline)
 void weft_timer_stop(weft_timer *timer)
 {
     weft_loop *loop = weft__loop();
-    if (!loop || !timer->heap_index)
+    if (!loop || !timer || !timer->heap_index)
         return;
     heap_remove_at(loop, timer->heap_index - 1);
 }
 
 int weft_timer_active(const weft_timer *timer)
 {
-    return timer->heap_index != 0;
+    return timer && timer->heap_index != 0;
 }
 
 /* Fire every timer whose deadline is not after the loop's `now`. */

@@ -57,6 +57,8 @@
  * quick when the worker's answers come less than QUICK_JOB_NS apart on
  * average (a moving average, starting slow). */
 #define DEPTH 64
+/* opts.workers above this is refused: a typo, not a machine. */
+#define WEFT__MAX_WORKERS 4096
 #define DEPTH_SLOW 2
 #define QUICK_JOB_NS ((int64_t)100 * 1000)
 /* Inputs up to this size are queued behind a worker's running job; larger
@@ -153,7 +155,7 @@ static weft__list pools = {&pools, &pools};
 /* Make room for `len` more bytes after b->len (not counted yet). */
 static int bytes_reserve(weft_bytes *b, size_t len)
 {
-    if (len > SIZE_MAX - b->len)
+    if (len > PTRDIFF_MAX - b->len) /* no allocation can be larger */
         return -ENOMEM;
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -171,9 +173,10 @@ static int bytes_reserve(weft_bytes *b, size_t len)
 int weft_bytes_append(weft_bytes *b, const void *data, size_t len)
 {
     if (!b || (len && !data))
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_bytes_append: NULL %s", b ? "data" : "buffer");
     if (bytes_reserve(b, len) < 0)
-        return -ENOMEM;
+        return weft__seterr(-ENOMEM, "weft_bytes_append: out of memory for %zu more bytes",
+                            len);
     if (len)
         memcpy((char *)b->data + b->len, data, len);
     b->len += len;
@@ -182,6 +185,8 @@ int weft_bytes_append(weft_bytes *b, const void *data, size_t len)
 
 void weft_bytes_free(weft_bytes *b)
 {
+    if (!b)
+        return;
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
@@ -915,6 +920,16 @@ weft_process_pool *weft_process_pool_new(const weft_process_pool_opts *opts)
         weft__seterr(WEFT_ENOLOOP, "weft_process_pool_new: no weft loop runs on this thread");
         return NULL;
     }
+    if (opts && opts->workers > WEFT__MAX_WORKERS) {
+        weft__seterr(-EINVAL, "weft_process_pool_new: opts.workers %zu above %d", opts->workers,
+                     WEFT__MAX_WORKERS);
+        return NULL;
+    }
+    if (opts && opts->on_shutdown != WEFT_POOL_DRAIN && opts->on_shutdown != WEFT_POOL_CANCEL) {
+        weft__seterr(-EINVAL, "weft_process_pool_new: opts.on_shutdown %d is neither "
+                              "WEFT_POOL_DRAIN nor WEFT_POOL_CANCEL", (int)opts->on_shutdown);
+        return NULL;
+    }
     weft_process_pool *pool = calloc(1, sizeof *pool);
     if (!pool) {
         weft__seterr(-ENOMEM, "weft_process_pool_new: out of memory");
@@ -1203,7 +1218,8 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
 
 void weft_process_pool_stats_get(const weft_process_pool *pool, weft_process_pool_stats *stats)
 {
-    *stats = pool->stats;
+    if (stats)
+        *stats = pool ? pool->stats : (weft_process_pool_stats){0};
 }
 
 int weft_process_pool_shutdown(weft_process_pool *pool)
@@ -1212,7 +1228,7 @@ int weft_process_pool_shutdown(weft_process_pool *pool)
     if (!t)
         return WEFT_ENOTASK;
     if (!pool)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_process_pool_shutdown: NULL pool");
     if (!pool->shut) {
         pool->shut = true;
         if (pool->o.on_shutdown == WEFT_POOL_CANCEL) {

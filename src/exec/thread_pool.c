@@ -130,6 +130,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* opts.threads above this is refused (as $WEFT_THREADS is). */
+#define WEFT__MAX_THREADS 4096
+
 static size_t default_threads(void)
 {
     const char *e = getenv("WEFT_THREADS");
@@ -148,6 +151,11 @@ static size_t default_threads(void)
 weft_thread_pool *weft_thread_pool_new(const weft_thread_pool_opts *opts)
 {
     pthread_once(&atfork_once, atfork_register);
+    if (opts && opts->threads > WEFT__MAX_THREADS) {
+        weft__seterr(-EINVAL, "weft_thread_pool_new: opts.threads %zu above %d", opts->threads,
+                     WEFT__MAX_THREADS);
+        return NULL;
+    }
     size_t n = opts && opts->threads ? opts->threads : default_threads();
     weft_thread_pool *pool = calloc(1, sizeof *pool);
     if (pool)
@@ -192,6 +200,11 @@ weft_thread_pool *weft_thread_pool_default(void)
         default_pool = weft_thread_pool_new(NULL);
     weft_thread_pool *pool = default_pool;
     pthread_mutex_unlock(&default_lock);
+    if (!pool) {
+        int err = weft_errcode();
+        weft__seterr(err, "weft_thread_pool_default: the default pool could not start: %s",
+                     weft_strerror(err));
+    }
     return pool;
 }
 
@@ -365,5 +378,7 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
 
 int weft_to_thread(weft_blocking_fn fn, void *arg, int *result)
 {
+    if (!fn)
+        return weft__seterr(-EINVAL, "weft_to_thread: NULL function");
     return weft_thread_pool_run(NULL, fn, arg, result, NULL);
 }

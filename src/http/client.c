@@ -471,20 +471,30 @@ static void drain(weft_http_response *r)
 /* Refuse what could not be sent safely before the pool is touched. */
 static int check_request(const weft_http_request *req, const char *method)
 {
+    if (!req->url)
+        return weft_seterr(-EINVAL, "weft_http_send: NULL req.url");
     if (!weft__http_is_token(method))
-        return weft_seterr(-EINVAL, "HTTP: bad method '%.40s'", method);
+        return weft_seterr(-EINVAL, "weft_http_send: bad req.method '%.40s'", method);
     if (req->nheaders && !req->headers)
-        return weft_seterr(-EINVAL, "HTTP: nheaders without headers");
+        return weft_seterr(-EINVAL, "weft_http_send: req.headers is NULL with req.nheaders %zu",
+                           req->nheaders);
     for (size_t i = 0; i < req->nheaders; i++) {
         const weft_http_header *h = &req->headers[i];
         if (!weft__http_is_token(h->name) || !h->value
             || !weft__http_is_field_value(h->value))
-            return weft_seterr(-EINVAL, "HTTP: bad header field '%.60s' (names are tokens; "
-                               "values have no CR, LF or other control characters)",
-                               h->name ? h->name : "(null)");
+            return weft_seterr(-EINVAL, "weft_http_send: bad req.headers[%zu] '%.60s' (names "
+                               "are tokens; values have no CR, LF or other control "
+                               "characters)", i, h->name ? h->name : "(null)");
     }
+    if (req->max_redirects < WEFT_HTTP_NO_REDIRECTS)
+        return weft_seterr(-EINVAL, "weft_http_send: req.max_redirects %d is negative "
+                           "(WEFT_HTTP_NO_REDIRECTS for none)", req->max_redirects);
     if (req->body_fn && req->body)
-        return weft_seterr(-EINVAL, "HTTP: both a body buffer and a body producer");
+        return weft_seterr(-EINVAL, "weft_http_send: both a req.body buffer and a req.body_fn "
+                           "producer");
+    if (!req->body && req->body_len)
+        return weft_seterr(-EINVAL, "weft_http_send: req.body is NULL with req.body_len %zu",
+                           req->body_len);
     return 0;
 }
 
@@ -574,9 +584,11 @@ static int send_request(weft_http_session *s, const weft_http_request *req,
 
 int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http_response **out)
 {
-    *out = NULL;
-    if (!s || !req)
-        return weft_seterr(-EINVAL, "weft_http_send: no session or request");
+    if (out)
+        *out = NULL;
+    if (!s || !req || !out)
+        return weft_seterr(-EINVAL, "weft_http_send: NULL %s",
+                           !s ? "session" : !req ? "request" : "response pointer");
     /* Held across the round trips: a session freed meanwhile (by another
      * task) stays until this request is done with it. */
     weft__http_session_use(s);
@@ -587,6 +599,11 @@ int weft_http_send(weft_http_session *s, const weft_http_request *req, weft_http
 
 int weft_http_fetch(weft_http_session *s, const weft_http_request *req, weft_http_response **out)
 {
+    if (out)
+        *out = NULL;
+    if (!s || !req || !out)
+        return weft_seterr(-EINVAL, "weft_http_fetch: NULL %s",
+                           !s ? "session" : !req ? "request" : "response pointer");
     int rc = weft_http_send(s, req, out);
     if (rc < 0)
         return rc;
@@ -602,6 +619,11 @@ int weft_http_fetch(weft_http_session *s, const weft_http_request *req, weft_htt
 
 int weft_http_get(weft_http_session *s, const char *url, weft_http_response **out)
 {
+    if (out)
+        *out = NULL;
+    if (!s || !url || !out)
+        return weft_seterr(-EINVAL, "weft_http_get: NULL %s",
+                           !s ? "session" : !url ? "URL" : "response pointer");
     weft_http_request req = { .url = url };
     return weft_http_fetch(s, &req, out);
 }
@@ -626,6 +648,9 @@ static int64_t body_deadline(const weft_http_response *r)
 
 ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len)
 {
+    if (!r || (!buf && len))
+        return weft_seterr(-EINVAL, "weft_http_response_read: NULL %s",
+                           r ? "buffer" : "response");
     if (r->failed)
         return r->failed;
     if (r->done || len == 0)
@@ -702,6 +727,14 @@ ssize_t weft_http_response_read(weft_http_response *r, void *buf, size_t len)
 
 int weft_http_response_body(weft_http_response *r, const void **body, size_t *len)
 {
+    if (!r)
+        return weft_seterr(-EINVAL, "weft_http_response_body: NULL response");
+    const void *body_unused;
+    size_t len_unused;
+    if (!body)
+        body = &body_unused;
+    if (!len)
+        len = &len_unused;
     if (r->body_complete) {
         *body = r->body;
         *len = r->body_len;
@@ -783,24 +816,31 @@ int weft_http_response_body(weft_http_response *r, const void **body, size_t *le
 
 /* ------------------------------------------------------------ accessors */
 
-int weft_http_response_status(const weft_http_response *r) { return r->status; }
-const char *weft_http_response_reason(const weft_http_response *r) { return r->reason; }
-int weft_http_response_version(const weft_http_response *r) { return r->version_minor; }
+int weft_http_response_status(const weft_http_response *r) { return r ? r->status : 0; }
+const char *weft_http_response_reason(const weft_http_response *r)
+{
+    return r && r->reason ? r->reason : "";
+}
+int weft_http_response_version(const weft_http_response *r) { return r ? r->version_minor : -1; }
 const char *weft_http_response_url(const weft_http_response *r)
 {
+    if (!r)
+        return "";
     weft_http_response *w = (weft_http_response *)r; /* a cache, not a change */
     if (!w->url)
         w->url = weft__url_format(&w->where);
     return w->url ? w->url : "";
 }
-size_t weft_http_response_header_count(const weft_http_response *r) { return r->nfields; }
+size_t weft_http_response_header_count(const weft_http_response *r) { return r ? r->nfields : 0; }
 int64_t weft_http_response_content_length(const weft_http_response *r)
 {
-    return r->content_length;
+    return r ? r->content_length : -1;
 }
 
 const char *weft_http_response_header(const weft_http_response *r, const char *name)
 {
+    if (!r || !name)
+        return NULL;
     for (size_t i = 0; i < r->nfields; i++)
         if (strcasecmp(r->names[i], name) == 0)
             return r->values[i];
@@ -810,10 +850,17 @@ const char *weft_http_response_header(const weft_http_response *r, const char *n
 bool weft_http_response_header_at(const weft_http_response *r, size_t i, const char **name,
                                   const char **value)
 {
-    if (i >= r->nfields)
+    if (!r || i >= r->nfields) {
+        if (name)
+            *name = NULL;
+        if (value)
+            *value = NULL;
         return false;
-    *name = r->names[i];
-    *value = r->values[i];
+    }
+    if (name)
+        *name = r->names[i];
+    if (value)
+        *value = r->values[i];
     return true;
 }
 

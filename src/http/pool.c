@@ -166,17 +166,21 @@ weft_http_session *weft_http_session_new(const weft_http_session_opts *opts)
     o->max_fields = o->max_fields ? o->max_fields
                   : DEFAULT_MAX_FIELDS < o->max_head / 4 ? DEFAULT_MAX_FIELDS : o->max_head / 4;
     s->tls = o->tls;
-    if (o->max_redirects < WEFT_HTTP_NO_REDIRECTS || o->max_head < 256) {
+    if (o->max_head < 256) {
+        weft_seterr(-EINVAL, "weft_http_session_new: opts.max_head %zu below 256", o->max_head);
         free(s);
-        weft_seterr(-EINVAL, "weft_http_session_new: a negative redirect count, or "
-                    "max_head below 256");
+        return NULL;
+    }
+    if (o->max_redirects < WEFT_HTTP_NO_REDIRECTS) {
+        weft_seterr(-EINVAL, "weft_http_session_new: opts.max_redirects %d is negative "
+                    "(WEFT_HTTP_NO_REDIRECTS for none)", o->max_redirects);
+        free(s);
         return NULL;
     }
     if (o->max_fields > o->max_head / 4) { /* "a:\r\n" is the shortest field */
-        size_t most = o->max_head / 4;
+        weft_seterr(-EINVAL, "weft_http_session_new: opts.max_fields %zu above max_head / 4 (%zu)",
+                    o->max_fields, o->max_head / 4);
         free(s);
-        weft_seterr(-EINVAL, "weft_http_session_new: max_fields above max_head / 4 (%zu)",
-                    most);
         return NULL;
     }
     weft_timer_init(&s->idle_timer, idle_expire, s);
@@ -236,6 +240,12 @@ void weft_http_session_free(weft_http_session *s)
 
 void weft_http_session_stats(const weft_http_session *s, weft_http_stats *st)
 {
+    if (!st)
+        return;
+    if (!s) {
+        *st = (weft_http_stats){0};
+        return;
+    }
     *st = s->stats;
     st->open = s->open - s->slots; /* a slot being connected is not open yet */
     st->idle = s->idle;

@@ -75,7 +75,9 @@ bool weft__addr_numeric(const char *host, uint16_t port, weft_addr *a)
 void weft_resolve_cache_ttl_ms(int64_t ttl_ms)
 {
     pthread_mutex_lock(&cache_lock);
-    cache_ttl_ns = ttl_ms < 0 ? 0 : ttl_ms * 1000000;
+    cache_ttl_ns = ttl_ms < 0                    ? 0
+                   : ttl_ms > INT64_MAX / 1000000 ? INT64_MAX /* saturate: forever */
+                                                  : ttl_ms * 1000000;
     pthread_mutex_unlock(&cache_lock);
 }
 
@@ -235,6 +237,8 @@ static _Atomic uint64_t stat_lookups, stat_hits, stat_joined;
 
 void weft_resolve_stats_get(weft_resolve_stats *st)
 {
+    if (!st)
+        return;
     st->lookups = atomic_load(&stat_lookups);
     st->cache_hits = atomic_load(&stat_hits);
     st->joined = atomic_load(&stat_joined);
@@ -295,9 +299,14 @@ static void system_lookup(inflight *f, int64_t deadline)
 int weft_resolve(const char *host, uint16_t port, int family, weft_addr *out, size_t max,
                  int64_t deadline)
 {
-    if (!host || !*host || !out || max == 0
-        || (family != AF_UNSPEC && family != AF_INET && family != AF_INET6))
-        return weft__seterr(-EINVAL, "weft_resolve: bad arguments");
+    if (!host || !*host)
+        return weft__seterr(-EINVAL, "weft_resolve: %s host", host ? "empty" : "NULL");
+    if (!out || max == 0)
+        return weft__seterr(-EINVAL, "weft_resolve: %s: no room for an address (out %s, max "
+                            "%zu)", host, out ? "set" : "NULL", max);
+    if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)
+        return weft__seterr(-EINVAL, "weft_resolve: %s: family %d is not AF_UNSPEC, AF_INET "
+                            "or AF_INET6", host, family);
     if (weft__addr_numeric(host, port, out)) {
         if (family != AF_UNSPEC && out->storage.ss_family != family)
             return weft__seterr(WEFT_ERESOLVE, "weft_resolve: %s: not an address of the "
@@ -364,6 +373,10 @@ char *weft_addr_format(const weft_addr *addr, char *buf, size_t len)
 {
     if (!buf || len == 0)
         return buf;
+    if (!addr) {
+        buf[0] = '\0';
+        return buf;
+    }
     char ip[INET6_ADDRSTRLEN];
     const struct sockaddr *sa = (const struct sockaddr *)&addr->storage;
     if (sa->sa_family == AF_INET) {

@@ -233,6 +233,9 @@ int weft_tcp_connect(const char *host, uint16_t port, const weft_connect_opts *o
     if (!host || !*host || port == 0)
         return weft__seterr(-EINVAL, "weft_tcp_connect: %s", !host || !*host ? "no host"
                                                                               : "port 0");
+    if (opts->family != AF_UNSPEC && opts->family != AF_INET && opts->family != AF_INET6)
+        return weft__seterr(-EINVAL, "weft_tcp_connect: opts.family %d is not AF_UNSPEC, "
+                            "AF_INET or AF_INET6", opts->family);
     weft_addr addrs[ADDRS_MAX];
     int n = weft_resolve(host, port, opts->family, addrs, ADDRS_MAX, deadline);
     if (n < 0)
@@ -279,13 +282,15 @@ int weft_tcp_listen(const char *host, uint16_t port, int backlog)
     return fd;
 }
 
-static int unix_addr(const char *path, weft_addr *a)
+static int unix_addr(const char *path, weft_addr *a, const char *fn)
 {
     memset(a, 0, sizeof *a);
     struct sockaddr_un *un = (struct sockaddr_un *)&a->storage;
-    if (!path || !*path || strlen(path) >= sizeof un->sun_path)
-        return weft__seterr(-EINVAL, "unix socket path '%s': empty or longer than %zu bytes",
-                            path ? path : "", sizeof un->sun_path - 1);
+    if (!path || !*path)
+        return weft__seterr(-EINVAL, "%s: %s socket path", fn, path ? "empty" : "NULL");
+    if (strlen(path) >= sizeof un->sun_path)
+        return weft__seterr(-ENAMETOOLONG, "%s: socket path '%.40s...' longer than %zu bytes",
+                            fn, path, sizeof un->sun_path - 1);
     un->sun_family = AF_UNIX;
     strcpy(un->sun_path, path);
     a->len = sizeof *un;
@@ -295,7 +300,7 @@ static int unix_addr(const char *path, weft_addr *a)
 int weft_unix_listen(const char *path, int backlog)
 {
     weft_addr a;
-    int rc = unix_addr(path, &a);
+    int rc = unix_addr(path, &a, "weft_unix_listen");
     if (rc < 0)
         return rc;
     struct stat st;
@@ -310,7 +315,7 @@ int weft_unix_listen(const char *path, int backlog)
 int weft_unix_connect(const char *path, int64_t deadline)
 {
     weft_addr a;
-    int rc = unix_addr(path, &a);
+    int rc = unix_addr(path, &a, "weft_unix_connect");
     if (rc < 0)
         return rc;
     int fd = connect_one(&a, false, deadline);
@@ -340,7 +345,7 @@ int weft_accept(int listen_fd, weft_addr *peer, int64_t deadline)
             return weft__seterr(-err, "weft_accept fd %d: %s", listen_fd, strerror(err));
         int rc = weft_wait_fd(listen_fd, WEFT_READABLE, deadline);
         if (rc < 0)
-            return rc;
+            return weft__seterr(rc, "weft_accept fd %d: %s", listen_fd, weft_strerror(rc));
     }
 }
 
@@ -349,10 +354,10 @@ int weft_local_port(int fd)
     weft_addr a;
     a.len = sizeof a.storage;
     if (getsockname(fd, (struct sockaddr *)&a.storage, &a.len) < 0)
-        return -errno;
+        return weft__seterr(-errno, "weft_local_port: fd %d: %s", fd, strerror(errno));
     if (a.storage.ss_family == AF_INET)
         return ntohs(((struct sockaddr_in *)&a.storage)->sin_port);
     if (a.storage.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&a.storage)->sin6_port);
-    return -EAFNOSUPPORT;
+    return weft__seterr(-EAFNOSUPPORT, "weft_local_port: fd %d is not an IP socket", fd);
 }

@@ -5,6 +5,7 @@
  * takes a maximum, so a peer can never make us buffer without bound.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,9 +15,26 @@
 #include "weft/io.h"
 
 #define DEFAULT_BUFFER (16 * 1024)
+/* A larger initial read buffer is refused: a typo, not a plan. */
+#define MAX_INITIAL_BUFFER ((size_t)1 << 30)
+
+/* The error for a NULL stream (or buffer) given to `fn`. */
+static int null_arg(const char *fn, const char *what)
+{
+    return weft__seterr(-EINVAL, "%s: NULL %s", fn, what);
+}
 
 weft_stream *weft_stream_new(int fd, size_t read_buffer)
 {
+    if (fd < 0) {
+        weft__seterr(-EBADF, "weft_stream_new: fd %d", fd);
+        return NULL;
+    }
+    if (read_buffer > MAX_INITIAL_BUFFER) {
+        weft_close(fd);
+        weft__seterr(-EINVAL, "weft_stream_new: read_buffer %zu above 1 GiB", read_buffer);
+        return NULL;
+    }
     weft_stream *s = calloc(1, sizeof *s);
     size_t cap = read_buffer ? read_buffer : DEFAULT_BUFFER;
     char *buf = s ? malloc(cap) : NULL;
@@ -45,8 +63,8 @@ void weft_stream_close(weft_stream *s)
     free(s);
 }
 
-int weft_stream_fd(const weft_stream *s) { return s->fd; }
-bool weft_stream_is_tls(const weft_stream *s) { return s->ssl != NULL; }
+int weft_stream_fd(const weft_stream *s) { return s ? s->fd : -EBADF; }
+bool weft_stream_is_tls(const weft_stream *s) { return s && s->ssl != NULL; }
 
 /* One read from the socket (TLS or not) into dst; suspends when nothing is
  * there.  Returns bytes, 0 at end of stream, or an error. */
@@ -94,6 +112,8 @@ static ssize_t raw_read(weft_stream *s, void *dst, size_t len, int64_t deadline)
 
 ssize_t weft_stream_fill(weft_stream *s, size_t max, int64_t deadline)
 {
+    if (!s)
+        return null_arg("weft_stream_fill", "stream");
     size_t have = s->end - s->start;
     if (have >= max)
         return weft__seterr(-EMSGSIZE, "stream fd %d: %zu bytes buffered, limit %zu", s->fd,
@@ -130,12 +150,15 @@ ssize_t weft_stream_fill(weft_stream *s, size_t max, int64_t deadline)
 
 const void *weft_stream_peek(const weft_stream *s, size_t *len)
 {
-    *len = s->end - s->start;
-    return s->buf + s->start;
+    if (len)
+        *len = s ? s->end - s->start : 0;
+    return s ? s->buf + s->start : NULL;
 }
 
 void weft_stream_consume(weft_stream *s, size_t n)
 {
+    if (!s)
+        return;
     size_t have = s->end - s->start;
     s->start += n < have ? n : have;
 }
@@ -153,6 +176,8 @@ static size_t take(weft_stream *s, void *dst, size_t len)
 
 ssize_t weft_stream_read_some(weft_stream *s, void *buf, size_t max, int64_t deadline)
 {
+    if (!s || (!buf && max))
+        return null_arg("weft_stream_read_some", s ? "buffer" : "stream");
     if (max == 0)
         return 0;
     if (s->end > s->start) {
@@ -170,6 +195,10 @@ ssize_t weft_stream_read_some(weft_stream *s, void *buf, size_t max, int64_t dea
 
 ssize_t weft_stream_read_exact(weft_stream *s, void *buf, size_t len, int64_t deadline)
 {
+    if (!s || (!buf && len))
+        return null_arg("weft_stream_read_exact", s ? "buffer" : "stream");
+    if (len > SSIZE_MAX)
+        return weft__seterr(-EINVAL, "weft_stream_read_exact: len %zu above SSIZE_MAX", len);
     size_t got = take(s, buf, len);
     if (got == len && len > 0)
         weft__coop_spend_here(); /* served from the buffer alone */
@@ -188,6 +217,8 @@ ssize_t weft_stream_read_exact(weft_stream *s, void *buf, size_t len, int64_t de
 ssize_t weft_stream_read_until(weft_stream *s, const void *delim, size_t delim_len, void *buf,
                                size_t max, int64_t deadline)
 {
+    if (!s || (!buf && max))
+        return null_arg("weft_stream_read_until", s ? "buffer" : "stream");
     if (!delim || delim_len == 0)
         return weft__seterr(-EINVAL, "weft_stream_read_until: empty delimiter");
     size_t searched = 0; /* bytes already known not to start the delimiter */
@@ -248,6 +279,10 @@ static ssize_t raw_write(weft_stream *s, const void *buf, size_t len, int64_t de
 
 ssize_t weft_stream_write_all(weft_stream *s, const void *buf, size_t len, int64_t deadline)
 {
+    if (!s || (!buf && len))
+        return null_arg("weft_stream_write_all", s ? "buffer" : "stream");
+    if (len > SSIZE_MAX)
+        return weft__seterr(-EINVAL, "weft_stream_write_all: len %zu above SSIZE_MAX", len);
     size_t done = 0;
     while (done < len) {
         ssize_t n = raw_write(s, (const char *)buf + done, len - done, deadline);
@@ -260,6 +295,8 @@ ssize_t weft_stream_write_all(weft_stream *s, const void *buf, size_t len, int64
 
 ssize_t weft_stream_writev(weft_stream *s, const struct iovec *iov, int iovcnt, int64_t deadline)
 {
+    if (!s)
+        return null_arg("weft_stream_writev", "stream");
     if (iovcnt < 0 || (iovcnt > 0 && !iov))
         return weft__seterr(-EINVAL, "weft_stream_writev: bad iovec");
     size_t total = 0;
@@ -315,6 +352,8 @@ ssize_t weft_stream_writev(weft_stream *s, const struct iovec *iov, int iovcnt, 
 
 int weft_stream_shutdown(weft_stream *s, int64_t deadline)
 {
+    if (!s)
+        return null_arg("weft_stream_shutdown", "stream");
     if (s->ssl && !s->broken) {
         int rc = weft__tls_shutdown(s, deadline);
         if (rc < 0)

@@ -215,7 +215,7 @@ static int alpn_encode(weft_tls_ctx *t, const char *list)
         const char *comma = strchr(list, ',');
         size_t n = comma ? (size_t)(comma - list) : strlen(list);
         if (n == 0 || n > 255 || t->alpn_len + 1 + n > sizeof t->alpn)
-            return weft__seterr(-EINVAL, "TLS: bad ALPN list '%s'", list);
+            return weft__seterr(-EINVAL, "TLS: bad opts.alpn list '%s'", list);
         t->alpn[t->alpn_len++] = (unsigned char)n;
         memcpy(t->alpn + t->alpn_len, list, n);
         t->alpn_len += (unsigned)n;
@@ -282,7 +282,8 @@ static weft_tls_ctx *ctx_new(const weft_tls_opts *opts, bool server)
     else if (opts->cert_file && opts->key_file && SSL_CTX_check_private_key(t->ctx) != 1)
         rc = ctx_fail("TLS: the key does not match the certificate", opts->key_file);
     else if (server && (!opts->cert_file || !opts->key_file))
-        rc = weft__seterr(-EINVAL, "TLS server: cert_file and key_file are required");
+        rc = weft__seterr(-EINVAL, "TLS server: opts.cert_file and opts.key_file are "
+                                   "required");
     else if (!server && !t->insecure) {
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
         if (opts->ca_file || opts->ca_path) {
@@ -485,10 +486,10 @@ int weft_stream_start_tls(weft_stream *s, weft_tls_ctx *t, const char *server_na
 
 bool weft_stream_tls_resumed(const weft_stream *s)
 {
-    return s->ssl && SSL_session_reused(s->ssl);
+    return s && s->ssl && SSL_session_reused(s->ssl);
 }
 
 const char *weft_stream_alpn(const weft_stream *s)
 {
-    return s->ssl && s->alpn[0] ? s->alpn : NULL;
+    return s && s->ssl && s->alpn[0] ? s->alpn : NULL;
 }

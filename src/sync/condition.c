@@ -41,6 +41,7 @@ int weft_cond_wait_until(weft_cond *cond, weft_lock *lock, int64_t deadline)
         return weft__seterr(-ECANCELED, "weft_cond_wait: %s", weft_strerror(-ECANCELED));
     weft_lock_release(lock);
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&cond->waiters, &w, t, deadline, cond, describe);
     if (w.granted && weft__cancel_visible(t)) {
         weft_cond_notify(cond, 1); /* notified and cancelled at once: pass it on */
@@ -55,7 +56,9 @@ int weft_cond_wait_until(weft_cond *cond, weft_lock *lock, int64_t deadline)
     if (lrc < 0) /* cannot happen: shielded, no deadline, the lock is not ours */
         return weft__seterr(lrc, "weft_cond_wait: re-acquiring the lock: %s",
                             weft_strerror(lrc));
-    return rc == 0 ? 0 : weft__seterr(rc, "weft_cond_wait: %s", weft_strerror(rc));
+    return rc == 0 ? 0
+                   : weft__wait_failed(rc, "weft_cond_wait", started, deadline,
+                                       "a notify of condition %p", (void *)cond);
 }
 
 int weft_cond_wait(weft_cond *cond, weft_lock *lock)

@@ -46,8 +46,11 @@ int weft_event_wait_until(weft_event *ev, int64_t deadline)
         return 0;
     }
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&ev->waiters, &w, t, deadline, ev, describe);
-    return rc == 0 ? 0 : weft__seterr(rc, "weft_event_wait: %s", weft_strerror(rc));
+    return rc == 0 ? 0
+                   : weft__wait_failed(rc, "weft_event_wait", started, deadline, "event %p",
+                                       (void *)ev);
 }
 
 int weft_event_wait(weft_event *ev) { return weft_event_wait_until(ev, WEFT_NO_DEADLINE); }

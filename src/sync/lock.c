@@ -22,8 +22,12 @@ void weft_lock_init(weft_lock *lock)
 int weft_lock_try_acquire(weft_lock *lock)
 {
     weft_task *t = weft_current();
-    if (!lock || !t)
-        return !lock ? -EINVAL : WEFT_ENOTASK;
+    if (!lock)
+        return weft__seterr(-EINVAL, "weft_lock_try_acquire: NULL lock");
+    if (!t) {
+        weft__no_task("weft_lock_try_acquire");
+        return WEFT_ENOTASK;
+    }
     if (lock->owner)
         return lock->owner == t ? -EDEADLK : -EAGAIN;
     lock->owner = t;
@@ -34,7 +38,7 @@ int weft_lock_release(weft_lock *lock)
 {
     weft_task *t = weft_current();
     if (!lock)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_lock_release: NULL lock");
     if (!t || lock->owner != t)
         return weft__seterr(-EPERM, "weft_lock_release: the caller does not hold the lock "
                                     "(held by '%s')",
@@ -67,6 +71,7 @@ int weft_lock_acquire_until(weft_lock *lock, int64_t deadline)
         return weft__seterr(-EDEADLK, "weft_lock_acquire: task '%s' holds the lock already",
                             t->name);
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&lock->waiters, &w, t, deadline, lock, describe);
     if (w.granted) {
         if (!weft__cancel_visible(t))
@@ -74,7 +79,10 @@ int weft_lock_acquire_until(weft_lock *lock, int64_t deadline)
         weft_lock_release(lock); /* woken and cancelled at once: pass it on */
         rc = -ECANCELED;
     }
-    return weft__seterr(rc, "weft_lock_acquire: %s", weft_strerror(rc));
+    /* Not lock->owner: a waiter that failed must not touch the lock, which
+     * may have been closed and freed meanwhile (see weft__waitq_busy). */
+    return weft__wait_failed(rc, "weft_lock_acquire", started, deadline, "lock %p",
+                             (void *)lock);
 }
 
 int weft_lock_acquire(weft_lock *lock) { return weft_lock_acquire_until(lock, WEFT_NO_DEADLINE); }
@@ -84,7 +92,7 @@ weft_task *weft_lock_owner(const weft_lock *lock) { return lock ? lock->owner : 
 int weft_lock_close(weft_lock *lock)
 {
     if (!lock)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_lock_close: NULL lock");
     if (weft__waitq_busy(&lock->waiters) || lock->owner)
         return weft__seterr(-EBUSY, "weft_lock_close: the lock is held or waited on");
     return 0;

@@ -115,9 +115,9 @@ static int put_now(weft_queue *q, void *item)
 int weft_queue_try_put(weft_queue *q, void *item)
 {
     if (!q)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_queue_try_put: NULL queue");
     if (q->shut)
-        return WEFT_ECLOSED;
+        return weft__seterr(WEFT_ECLOSED, "weft_queue_try_put: the queue is shut down");
     if (free_slots(q) == 0)
         return -EAGAIN;
     return put_now(q, item);
@@ -140,11 +140,13 @@ int weft_queue_put_until(weft_queue *q, void *item, int64_t deadline)
         return rc;
     }
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&q->putters, &w, t, deadline, q, describe_put);
     if (!w.granted)
-        return weft__seterr(rc, "weft_queue_put: %s", rc == WEFT_ECLOSED
-                                                          ? "the queue is shut down"
-                                                          : weft_strerror(rc));
+        return rc == WEFT_ECLOSED
+                   ? weft__seterr(rc, "weft_queue_put: the queue is shut down")
+                   : weft__wait_failed(rc, "weft_queue_put", started, deadline,
+                                       "room in queue %p", (void *)q);
     q->reserved_slots--;
     if (q->shut)
         return weft__seterr(WEFT_ECLOSED, "weft_queue_put: the queue is shut down");
@@ -176,12 +178,14 @@ static void *get_now(weft_queue *q)
 int weft_queue_try_get(weft_queue *q, void **item)
 {
     if (!q || !item)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_queue_try_get: NULL %s", q ? "item pointer" : "queue");
     if (free_items(q) > 0) {
         *item = get_now(q);
         return 0;
     }
-    return q->shut && q->len == 0 ? WEFT_ECLOSED : -EAGAIN;
+    if (q->shut && q->len == 0)
+        return weft__seterr(WEFT_ECLOSED, "weft_queue_try_get: the queue is shut down and empty");
+    return -EAGAIN;
 }
 
 int weft_queue_get_until(weft_queue *q, void **item, int64_t deadline)
@@ -202,11 +206,13 @@ int weft_queue_get_until(weft_queue *q, void **item, int64_t deadline)
     if (q->shut && q->len == 0)
         return weft__seterr(WEFT_ECLOSED, "weft_queue_get: the queue is shut down and empty");
     weft__waiter w;
+    int64_t started = weft__clock_ns();
     rc = weft__waitq_wait(&q->getters, &w, t, deadline, q, describe_get);
     if (!w.granted)
-        return weft__seterr(rc, "weft_queue_get: %s", rc == WEFT_ECLOSED
-                                                          ? "the queue is shut down and empty"
-                                                          : weft_strerror(rc));
+        return rc == WEFT_ECLOSED
+                   ? weft__seterr(rc, "weft_queue_get: the queue is shut down and empty")
+                   : weft__wait_failed(rc, "weft_queue_get", started, deadline,
+                                       "an item of queue %p", (void *)q);
     q->reserved_items--;
     if (weft__cancel_visible(t)) {
         promise_items(q); /* woken and cancelled at once: pass the item on */
@@ -237,7 +243,7 @@ size_t weft_queue_len(const weft_queue *q) { return q ? q->len : 0; }
 int weft_queue_close(weft_queue *q)
 {
     if (!q)
-        return -EINVAL;
+        return weft__seterr(-EINVAL, "weft_queue_close: NULL queue");
     /* Woken getters and putters that have not run yet hold reservations:
      * they still take their item or use their slot (the ring). */
     bool getters = weft__waitq_busy(&q->getters), putters = weft__waitq_busy(&q->putters);
@@ -246,5 +252,6 @@ int weft_queue_close(weft_queue *q)
     free(q->ring);
     q->ring = NULL;
     q->len = q->ring_cap = 0;
+    q->shut = true; /* a call after close fails with WEFT_ECLOSED, no ring is touched */
     return 0;
 }

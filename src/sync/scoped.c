@@ -18,7 +18,7 @@ weft_permit weft_permit_acquire(weft_sem *sem)
 
 void weft_permit_release(weft_permit *permit)
 {
-    if (permit->sem) {
+    if (permit && permit->sem) {
         weft_sem_release(permit->sem);
         permit->sem = NULL;
     }
@@ -37,7 +37,7 @@ weft_lock_hold weft_lock_hold_acquire(weft_lock *lock)
 
 void weft_lock_hold_release(weft_lock_hold *hold)
 {
-    if (hold->lock) {
+    if (hold && hold->lock) {
         weft_lock_release(hold->lock);
         hold->lock = NULL;
     }
@@ -45,7 +45,7 @@ void weft_lock_hold_release(weft_lock_hold *hold)
 
 void weft_fd_release(int *fd)
 {
-    if (*fd >= 0) {
+    if (fd && *fd >= 0) {
         weft_close(*fd); /* forgets it in the loop, if any */
         *fd = -1;
     }
@@ -53,7 +53,7 @@ void weft_fd_release(int *fd)
 
 void weft_task_release(weft_task **task)
 {
-    if (!*task)
+    if (!task || !*task)
         return;
     weft_cancel(*task);
     weft_shield sh;
@@ -66,7 +66,7 @@ void weft_task_release(weft_task **task)
 
 void weft_group_release(weft_group **group)
 {
-    if (!*group)
+    if (!group || !*group)
         return;
     weft_group_cancel(*group);
     weft_shield sh;
