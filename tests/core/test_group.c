@@ -32,6 +32,7 @@ static void run_checked(weft_task_fn fn, void *arg)
  */
 typedef struct kid {
     int sleep_ms;        /* > 0: sleep this long; < 0: yield; 0: do not suspend */
+    int64_t until;       /* instead of sleep_ms: sleep until this deadline */
     int ret;             /* returned when the suspension succeeded */
     bool bad_fd;         /* call weft_wait_fd(-1, ...) first */
     int cleanup_ms;      /* after a failed suspension: shielded sleep this long */
@@ -51,7 +52,9 @@ static int kid_fn(void *arg)
     if (k->bad_fd)
         assert_int_equal(weft_wait_fd(-1, WEFT_READABLE, WEFT_NO_DEADLINE), -EBADF);
     int rc = 0;
-    if (k->sleep_ms > 0)
+    if (k->until)
+        rc = weft_sleep_until(k->until);
+    else if (k->sleep_ms > 0)
         rc = weft_sleep_ms(k->sleep_ms);
     else if (k->sleep_ms < 0)
         rc = weft_yield();
@@ -252,9 +255,12 @@ static int simultaneous_failures(void *arg)
     finished = 0;
     static kid k[3];
     memset(k, 0, sizeof k);
-    k[0] = (kid){.sleep_ms = 10, .ret = -EIO};
-    k[1] = (kid){.sleep_ms = 10, .ret = -ENOENT};
-    k[2] = (kid){.sleep_ms = 10, .ret = -EPERM};
+    /* One deadline for the three, so they wake in the same loop iteration
+     * (10 ms each, counted from each start, would be a few µs apart). */
+    int64_t at = weft_deadline_ms(10);
+    k[0] = (kid){.until = at, .ret = -EIO};
+    k[1] = (kid){.until = at, .ret = -ENOENT};
+    k[2] = (kid){.until = at, .ret = -EPERM};
     weft_group *g = weft_group_new(&(weft_group_opts){.policy = policy});
     assert_non_null(g);
     for (int i = 0; i < 3; i++)

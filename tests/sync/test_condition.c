@@ -169,7 +169,7 @@ static int notify_counts(void *arg)
     /* a notification with nobody waiting is not remembered */
     weft_cond_notify_all(&cond);
     weft_cond_notify(&cond, 1);
-    shared_deadline = weft_deadline_ms(3);
+    shared_deadline = weft_deadline_ms(50); /* the waiter waits before it passes, even under TSan */
     weft_task *w = spawn_named(wait_once, NULL, "late");
     assert_int_equal(join_status(w), -ETIMEDOUT);
     assert_int_equal(weft_cond_close(&cond), 0);
@@ -206,13 +206,14 @@ static int timeout_and_cancel_hold_lock(void *arg)
     assert_ptr_equal(weft_lock_owner(&lock), weft_current());
     assert_int_equal(weft_lock_release(&lock), 0);
 
-    /* timeout while main holds the lock */
-    shared_deadline = weft_deadline_ms(3);
+    /* timeout while main holds the lock (50 ms: the waiter must be waiting
+     * before it passes, even on a slow, loaded machine under TSan) */
+    shared_deadline = weft_deadline_ms(50);
     weft_task *w = spawn_named(wait_once, NULL, "waiter");
     yield_n(2);
     assert_int_equal(waiting, 1);
     assert_int_equal(weft_lock_acquire(&lock), 0);
-    assert_int_equal(weft_sleep_ms(10), 0); /* the deadline passes meanwhile */
+    assert_int_equal(weft_sleep_until(shared_deadline + 10 * 1000000LL), 0); /* it passes meanwhile */
     assert_int_equal(waiting, 1);           /* still waiting: for the lock */
     assert_int_equal(weft_lock_release(&lock), 0);
     assert_int_equal(join_status(w), -ETIMEDOUT);

@@ -212,7 +212,7 @@ static int timeout(void *arg)
     (void)arg;
     woken = 0;
     weft_event_init(&ev);
-    shared_deadline = weft_deadline_ms(3);
+    shared_deadline = weft_deadline_ms(50); /* the waiter waits before it passes, even under TSan */
     weft_task *a = spawn_named(deadline_waiter, NULL, "short");
     weft_task *b = spawn_named(waiter, NULL, "forever");
     assert_int_equal(join_status(a), -ETIMEDOUT);
@@ -224,7 +224,7 @@ static int timeout(void *arg)
 
     /* the deadline fires; the set comes in the same iteration, after */
     weft_event_clear(&ev);
-    shared_deadline = weft_deadline_ms(3);
+    shared_deadline = weft_deadline_ms(50); /* the waiter waits before it passes, even under TSan */
     a = spawn_named(deadline_waiter, NULL, "short");
     assert_int_equal(weft_yield(), 0);
     weft_timer tm;

@@ -280,7 +280,7 @@ static int deadlines(void *arg)
     weft_lock_init(&lock);
     assert_int_equal(weft_lock_acquire(&lock), 0);
     assert_int_equal(weft_lock_acquire_until(&lock, weft_now() - 1), -EDEADLK);
-    shared_deadline = weft_deadline_ms(3);
+    shared_deadline = weft_deadline_ms(50); /* the waiter waits before it passes, even under TSan */
     weft_task *w = spawn_named(acquire_by_deadline, NULL, "deadline_waiter");
     assert_int_equal(join_status(w), -ETIMEDOUT);
     assert_ptr_equal(weft_lock_owner(&lock), weft_current());
@@ -293,7 +293,7 @@ static int deadlines(void *arg)
      * sleeps to the same deadline and arms its timer first, so it runs
      * first. */
     assert_int_equal(weft_lock_acquire(&lock), 0);
-    shared_deadline = weft_deadline_ms(3);
+    shared_deadline = weft_deadline_ms(50); /* the waiter waits before it passes, even under TSan */
     w = spawn_named(acquire_by_deadline, NULL, "deadline_waiter");
     assert_int_equal(weft_sleep_until(shared_deadline), 0);
     assert_int_equal(weft_lock_release(&lock), 0);

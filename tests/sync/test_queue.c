@@ -340,7 +340,7 @@ static int deadlines(void *arg)
 
     /* a getter whose deadline fired, before it runs, an item arrives (from
      * a timer callback): it stays in the queue */
-    shared_deadline = weft_deadline_ms(3);
+    shared_deadline = weft_deadline_ms(50); /* the waiter waits before it passes, even under TSan */
     weft_task *g = spawn_named(getter, (void *)1, "getter");
     yield_n(1);
     weft_timer tm;
@@ -353,7 +353,7 @@ static int deadlines(void *arg)
     /* a putter whose deadline fired, before it runs, a slot frees up: the
      * slot is free for anyone */
     assert_int_equal(weft_queue_put(&q, ITEM(1)), 0);
-    shared_deadline = weft_deadline_ms(3);
+    shared_deadline = weft_deadline_ms(50); /* the waiter waits before it passes, even under TSan */
     weft_task *p = spawn_named(putter, (void *)2, "putter");
     yield_n(1);
     weft_timer_init(&tm, try_get_cb, NULL);

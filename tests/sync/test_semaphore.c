@@ -304,7 +304,7 @@ static int deadlines(void *arg)
 
     /* a timed-out waiter took nothing: a later release is counted */
     got_permit = 0;
-    shared_deadline = weft_deadline_ms(3);
+    shared_deadline = weft_deadline_ms(50); /* the waiter waits before it passes, even under TSan */
     weft_task *w = spawn_named(acquire_by_deadline, NULL, "deadline_waiter");
     assert_int_equal(join_status(w), -ETIMEDOUT);
     assert_int_equal(weft_sem_value(&sem), 0);
@@ -347,7 +347,8 @@ static int timeout_release_race(void *arg)
     got_permit = 0;
     value_in_callback = -1;
     assert_int_equal(weft_sem_init(&sem, 0), 0);
-    shared_deadline = weft_deadline_ms(3);
+    /* 50 ms: w must be waiting before it passes, even under TSan */
+    shared_deadline = weft_deadline_ms(50);
     weft_task *w = spawn_named(acquire_by_deadline, NULL, "deadline_waiter");
     assert_int_equal(weft_yield(), 0); /* w waits; its timer is armed first */
     weft_timer tm;
