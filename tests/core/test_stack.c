@@ -20,6 +20,8 @@
 #include "guard_probe.h"
 #include <weft.h>
 
+#include "test_helpers.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #define TEST_ASAN 1
 #elif defined(__has_feature)
@@ -523,5 +525,5 @@ int main(void)
         cmocka_unit_test(test_fp_control_per_task),
         cmocka_unit_test(test_registers_survive_switches),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

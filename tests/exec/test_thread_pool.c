@@ -19,6 +19,8 @@
 #include <cmocka.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
 
 #if defined(__SANITIZE_THREAD__)
@@ -26,20 +28,6 @@
 #else
 #define TSAN_BUILD 0
 #endif
-
-#define MS 1000000LL
-
-static int64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void run_checked(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg), 0);
-}
 
 /* In a task: sleep a millisecond at a time until *flag is non-zero
  * (at most 10 s). */
@@ -67,7 +55,6 @@ static int count_entries(const char *path)
 }
 
 static int count_threads(void) { return count_entries("/proc/self/task"); }
-static int count_fds(void) { return count_entries("/proc/self/fd"); }
 
 /* Outside a loop: the thread count once it stops moving (threads that were
  * just joined may linger in /proc for a moment). */
@@ -1404,5 +1391,5 @@ int main(void)
         cmocka_unit_test(test_dump_shows_job),
         cmocka_unit_test(test_signal_reaches_loop),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

@@ -436,7 +436,5 @@ int main(void)
         cmocka_unit_test(test_verify_failures),
         cmocka_unit_test(test_handshake_timeout),
     };
-    if (getenv("WEFT_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return run_cases(tests, setup, teardown);
 }

@@ -1199,7 +1199,5 @@ int main(void)
         cmocka_unit_test(test_stress_with_cancels),
         cmocka_unit_test(test_error_messages_name_the_server),
     };
-    if (getenv("WEFT_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }
