@@ -42,6 +42,13 @@ static void test_now_outside_loop(void **state)
     assert_true(b >= a + 1 * MS);  /* ... read at every call */
 }
 
+static int due_fired;
+static void due_fire(weft_timer *tm)
+{
+    (void)tm;
+    due_fired++;
+}
+
 static int now_cached(void *arg)
 {
     (void)arg;
@@ -51,16 +58,23 @@ static int now_cached(void *arg)
     /* It does not move while the task runs, however long that is. */
     busy_ns(3 * MS);
     assert_true(weft_now() == a);
-    /* Yielding with nobody else ready does not start a new iteration. */
+    /* Yielding with nobody else ready does not start a new iteration: a
+     * timer already due does not fire (the next iteration fires it). */
+    weft_timer due;
+    weft_timer_init(&due, due_fire, NULL);
+    due_fired = 0;
+    assert_int_equal(weft_timer_start(&due, a), 0);
     assert_int_equal(weft_yield(), 0);
+    assert_int_equal(due_fired, 0);
     int64_t b = weft_now();
-    assert_true(b >= a);
+    assert_true(b >= a && b <= clock_ns());
     /* A sleep goes through the loop: the time has moved, monotonically. */
     int64_t prev = b;
     for (int i = 0; i < 20; i++) {
         assert_int_equal(weft_sleep_ms(1), 0);
         int64_t n = weft_now();
         assert_true(n >= prev + 1 * MS);
+        assert_int_equal(due_fired, 1);
         prev = n;
     }
     assert_true(prev >= a + 20 * MS);
