@@ -577,6 +577,10 @@ static int running_main(void *arg)
 {
     enum running_how how = (enum running_how)(intptr_t)arg;
     stack_call s = {.c = {.pool = NULL}};
+    /* The default pool starts its threads on first use, slowly under the
+     * sanitizers: start it before the 30 ms deadline is taken (a case runs
+     * in a fresh process, with no pool left by an earlier case). */
+    assert_int_equal(weft_to_thread(job_plus_one, NULL, NULL), 0);
     if (how == R_OPTS_DEADLINE)
         s.c.opts.deadline = weft_deadline_ms(30);
     if (how == R_SCOPE_TO_THREAD) {
@@ -698,6 +702,10 @@ static int detached_main(void *arg)
     assert_int_equal(pipe(detached_pipe), 0);
     assert_int_equal(weft_set_nonblocking(detached_pipe[0]), 0);
 
+    /* The default pool starts its threads on first use, slowly under the
+     * sanitizers: start it before the 30 ms deadline is taken (a case runs
+     * in a fresh process, with no pool left by an earlier case). */
+    assert_int_equal(weft_to_thread(job_plus_one, NULL, NULL), 0);
     gate *g = calloc(1, sizeof *g); /* freed by on_detached */
     assert_non_null(g);
     g->ret = 123;
