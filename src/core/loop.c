@@ -21,6 +21,7 @@
 
 #include "backend/backend.h"
 #include "core-internal.h"
+#include "leftovers.h"
 #include "sanitizer.h"
 
 _Thread_local weft_loop *weft__tls_loop;
@@ -181,6 +182,28 @@ static void fork_child(void)
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void atfork_register(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
 
+/* What ended loops left behind (leftovers.h), for the tests. */
+static atomic_uint_least64_t left_runs, left_timers, left_unjoined;
+
+void weft__leftovers_get(weft__leftovers *out)
+{
+    out->runs = atomic_load(&left_runs);
+    out->timers = atomic_load(&left_timers);
+    out->unjoined = atomic_load(&left_unjoined);
+}
+
+static void count_leftovers(weft_loop *loop)
+{
+    uint64_t unjoined = 0;
+    weft__list_foreach(it, &loop->finished) {
+        if (weft__container_of(it, weft_task, all_link) != loop->main_task)
+            unjoined++;
+    }
+    atomic_fetch_add(&left_runs, 1);
+    atomic_fetch_add(&left_timers, loop->heap_len);
+    atomic_fetch_add(&left_unjoined, unjoined);
+}
+
 static void report_unjoined(weft_loop *loop)
 {
     weft__list_foreach(it, &loop->finished) {
@@ -230,6 +253,7 @@ int weft_run(weft_task_fn main, void *arg)
         status = m->status;
     }
     weft__start_failures_flush(loop);
+    count_leftovers(loop);
     if (loop->debug)
         report_unjoined(loop);
 

@@ -57,12 +57,17 @@ const char *weft__stack_guard_kind(void)
     return atomic_load(&guard_mode) == 1 ? "MADV_GUARD_INSTALL" : "mprotect";
 }
 
+/* Loops on several threads may ask first at the same time: relaxed atomics
+ * (they all store the same value). */
 static size_t page_size(void)
 {
-    static size_t ps;
-    if (!ps)
-        ps = (size_t)sysconf(_SC_PAGESIZE);
-    return ps;
+    static _Atomic size_t ps;
+    size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+    if (!v) {
+        v = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_store_explicit(&ps, v, memory_order_relaxed);
+    }
+    return v;
 }
 
 /* The mapping for a stack of `usable` bytes: the guard, then the usable

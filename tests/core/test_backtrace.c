@@ -107,5 +107,5 @@ int main(void)
         cmocka_unit_test(test_names_without_rdynamic_running),
         cmocka_unit_test(test_names_without_rdynamic_blocked),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

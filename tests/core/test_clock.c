@@ -309,5 +309,5 @@ int main(void)
         cmocka_unit_test(test_compute_then_http_read),
         cmocka_unit_test(test_no_timeout),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

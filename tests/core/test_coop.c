@@ -555,5 +555,5 @@ int main(void)
         cmocka_unit_test(test_queue_storm),
         cmocka_unit_test(test_uncontended_semaphore),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

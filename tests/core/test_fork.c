@@ -183,5 +183,5 @@ int main(void)
         cmocka_unit_test(test_nested_forks),
         cmocka_unit_test(test_child_signal_mask),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

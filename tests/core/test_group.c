@@ -14,15 +14,9 @@
 #include <cmocka.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
-
-#define MS 1000000LL
-
-static void run_checked(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg), 0);
-    assert_null(weft_current());
-}
 
 /*
  * A configurable child.  It optionally calls a failing weft function first
@@ -1118,5 +1112,5 @@ int main(void)
         cmocka_unit_test(test_map_cancelled),
         cmocka_unit_test(test_dump_shows_cause),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

@@ -516,5 +516,5 @@ int main(void)
         cmocka_unit_test(test_cancel_waiter),
         cmocka_unit_test(test_bad_input),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

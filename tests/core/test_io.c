@@ -18,28 +18,9 @@
 #include <cmocka.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
-
-#define MS 1000000LL
-
-static int64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void busy_ns(int64_t ns)
-{
-    int64_t end = clock_ns() + ns;
-    while (clock_ns() < end) {
-    }
-}
-
-static void run_checked(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg), 0);
-}
 
 static void make_pipe(int p[2])
 {
@@ -1090,5 +1071,5 @@ int main(void)
         cmocka_unit_test(test_fd_table_growth),
         cmocka_unit_test(test_token_ring),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

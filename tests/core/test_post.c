@@ -17,16 +17,9 @@
 #include <cmocka.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
-
-#define MS 1000000LL
-
-static int64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void nap_ms(int ms)
 {
@@ -34,21 +27,7 @@ static void nap_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static void run_checked(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg), 0);
-}
-
 static void noop(void *arg) { (void)arg; }
-
-static void assert_contains(const char *msg, const char *what)
-{
-    assert_non_null(msg);
-    if (!strstr(msg, what)) {
-        fprintf(stderr, "message \"%s\" should contain \"%s\"\n", msg, what);
-        fail();
-    }
-}
 
 /* ------------------------------------------------------------ weft_loop_current */
 
@@ -741,5 +720,5 @@ int main(void)
         cmocka_unit_test(test_ref_basics),
         cmocka_unit_test(test_hold_keeps_loop_for_posts),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

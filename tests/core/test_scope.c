@@ -13,15 +13,9 @@
 #include <cmocka.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
-
-#define MS 1000000LL
-
-static void run_checked(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg), 0);
-    assert_null(weft_current());
-}
 
 static int other_ran;
 static int mark_ran(void *arg)
@@ -741,5 +735,5 @@ int main(void)
         cmocka_unit_test(test_wait_for_in_scope),
         cmocka_unit_test(test_wait_for_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

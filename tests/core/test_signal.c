@@ -14,14 +14,9 @@
 #include <cmocka.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
-
-#define MS 1000000LL
-
-static void run_checked(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg), 0);
-}
 
 static int blocked(int sig)
 {
@@ -490,5 +485,5 @@ int main(void)
         cmocka_unit_test(test_signal_outside_task),
         cmocka_unit_test(test_signal_mask_restored),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* More than WEFT_STACK_DEFAULT (256 KiB), less than the 1 MiB asked for. */
 #define DEEP_BYTES (384 * 1024)
 
@@ -75,5 +77,5 @@ int main(void)
         cmocka_unit_test(test_spawn_compound_literal),
         cmocka_unit_test(test_group_spawn_compound_literal),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

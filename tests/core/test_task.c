@@ -14,16 +14,11 @@
 #include <valgrind/valgrind.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
 
 static int ret_arg(void *arg) { return (int)(intptr_t)arg; }
-
-static int run_checked(weft_task_fn fn, void *arg)
-{
-    int rc = weft_run(fn, arg);
-    assert_int_equal(rc, 0);
-    return rc;
-}
 
 /* ------------------------------------------------------------ weft_run */
 
@@ -617,5 +612,5 @@ int main(void)
         cmocka_unit_test(test_start_limit_bounds_started_tasks),
         cmocka_unit_test(test_start_limit_starves_nobody),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 
 #include <weft.h>
 
+#include "test_helpers.h"
+
 static void test_version(void **state)
 {
     (void)state;
@@ -31,5 +33,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

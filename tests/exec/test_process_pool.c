@@ -24,57 +24,9 @@
 #include <cmocka.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
-
-#define MS 1000000LL
-
-static int64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/*
- * Run fn(arg) as the main task of a weft_run in a child process.  A failed
- * check there aborts the child (CMOCKA_TEST_ABORT) instead of jumping out of
- * a task and leaving its loop behind for the next tests; a SIGPIPE or a
- * crash ends only the child.  Workers are the child's children, so the
- * zombie and fd checks see exactly one test's pools.  (A killed child shows
- * as "killed by signal 9".)
- */
-static void run_checked(weft_task_fn fn, void *arg)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t child = fork();
-    assert_true(child >= 0);
-    if (child == 0) {
-        /* A process group of its own: a stray kill(0, ...) or waitpid(0, ...)
-         * in the pool hits this test only, not the test runner. */
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        setenv("CMOCKA_TEST_ABORT", "1", 1);
-        setvbuf(stdout, NULL, _IONBF, 0);
-        signal(SIGPIPE, SIG_DFL); /* what most programs have */
-        alarm(100);
-        int rc = weft_run(fn, arg);
-        if (rc != 0)
-            fprintf(stderr, "weft_run returned %d\n", rc);
-        exit(rc == 0 ? 0 : 1);
-    }
-    int st;
-    while (waitpid(child, &st, 0) < 0)
-        assert_int_equal(errno, EINTR);
-    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT)
-        fputc('\n', stderr); /* cmocka's message in the child ends without one */
-    if (WIFSIGNALED(st))
-        fail_msg("the test's process was killed by signal %d (%s)%s", WTERMSIG(st),
-                 strsignal(WTERMSIG(st)),
-                 WTERMSIG(st) == SIGABRT ? ": a check failed, see above" : "");
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-}
 
 /*
  * Memory shared with every worker: mapped MAP_SHARED before any pool
@@ -2323,7 +2275,7 @@ static void test_other_loop(void **state)
 /*
  * A worker killed by someone else (the OOM killer, an operator) must not
  * take the program down: writing to its socket must not raise SIGPIPE
- * (run_checked's child keeps the default SIGPIPE action, as most programs
+ * (main keeps the default SIGPIPE action, as most programs
  * do).
  */
 static int inc_rc(weft_process_pool *pool, int x)
@@ -2489,6 +2441,7 @@ static void test_two_pools(void **state)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_DFL); /* what most programs have */
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {
         perror("mmap");
@@ -2535,5 +2488,5 @@ int main(void)
         cmocka_unit_test(test_worker_killed_mid_input),
         cmocka_unit_test(test_two_pools),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 #include <weft.h>
 
+#include "test_helpers.h"
+
 /* ------------------------------------------------------------ helpers */
 
 #if defined(__SANITIZE_THREAD__)
@@ -26,20 +28,6 @@
 #else
 #define TSAN_BUILD 0
 #endif
-
-#define MS 1000000LL
-
-static int64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void run_checked(weft_task_fn fn, void *arg)
-{
-    assert_int_equal(weft_run(fn, arg), 0);
-}
 
 /* In a task: sleep a millisecond at a time until *flag is non-zero
  * (at most 10 s). */
@@ -67,7 +55,6 @@ static int count_entries(const char *path)
 }
 
 static int count_threads(void) { return count_entries("/proc/self/task"); }
-static int count_fds(void) { return count_entries("/proc/self/fd"); }
 
 /* Outside a loop: the thread count once it stops moving (threads that were
  * just joined may linger in /proc for a moment). */
@@ -590,6 +577,10 @@ static int running_main(void *arg)
 {
     enum running_how how = (enum running_how)(intptr_t)arg;
     stack_call s = {.c = {.pool = NULL}};
+    /* The default pool starts its threads on first use, slowly under the
+     * sanitizers: start it before the 30 ms deadline is taken (a case runs
+     * in a fresh process, with no pool left by an earlier case). */
+    assert_int_equal(weft_to_thread(job_plus_one, NULL, NULL), 0);
     if (how == R_OPTS_DEADLINE)
         s.c.opts.timeout_ms = 30;
     if (how == R_SCOPE_TO_THREAD) {
@@ -711,6 +702,10 @@ static int detached_main(void *arg)
     assert_int_equal(pipe(detached_pipe), 0);
     assert_int_equal(weft_set_nonblocking(detached_pipe[0]), 0);
 
+    /* The default pool starts its threads on first use, slowly under the
+     * sanitizers: start it before the 30 ms deadline is taken (a case runs
+     * in a fresh process, with no pool left by an earlier case). */
+    assert_int_equal(weft_to_thread(job_plus_one, NULL, NULL), 0);
     gate *g = calloc(1, sizeof *g); /* freed by on_detached */
     assert_non_null(g);
     g->ret = 123;
@@ -1404,5 +1399,5 @@ int main(void)
         cmocka_unit_test(test_dump_shows_job),
         cmocka_unit_test(test_signal_reaches_loop),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

@@ -146,5 +146,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

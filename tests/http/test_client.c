@@ -915,7 +915,5 @@ int main(void)
         cmocka_unit_test(test_head_content_length),
         cmocka_unit_test(test_bad_header),
     };
-    if (getenv("WEFT_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

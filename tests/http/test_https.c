@@ -492,7 +492,5 @@ int main(void)
         cmocka_unit_test(test_post_after_close_notify),
         cmocka_unit_test(test_handshake_timeout),
     };
-    if (getenv("WEFT_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return run_cases(tests, setup, teardown);
 }

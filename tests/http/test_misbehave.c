@@ -1694,7 +1694,5 @@ int main(void)
         cmocka_unit_test(test_post_after_idle_close),
         cmocka_unit_test(test_idle_give_way_under_emfile),
     };
-    if (getenv("WEFT_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "test_helpers.h"
 #include <weft/error.h>
 
 #include "../../src/http/parser.h"
@@ -1009,5 +1011,5 @@ int main(void)
         cmocka_unit_test(test_chunked_limits),
         cmocka_unit_test(test_chunked_big),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

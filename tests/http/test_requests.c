@@ -1190,7 +1190,5 @@ int main(void)
         cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_max_body_below_16k),
     };
-    if (getenv("WEFT_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

@@ -1233,7 +1233,5 @@ int main(void)
         cmocka_unit_test(test_cancel_connect),
         cmocka_unit_test(test_unix_sockets),
     };
-    if (getenv("WEFT_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

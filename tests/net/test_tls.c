@@ -992,7 +992,5 @@ int main(void)
         cmocka_unit_test(test_write_to_closed_peer),
         cmocka_unit_test(test_tls_deadlines),
     };
-    if (getenv("WEFT_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("WEFT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return run_cases(tests, setup, teardown);
 }

@@ -8,10 +8,7 @@
 
 #include "test_helpers.h"
 
-static inline void run_ok(weft_task_fn fn)
-{
-    assert_int_equal(weft_run(fn, NULL), 0);
-}
+static inline void run_ok(weft_task_fn fn) { run_checked(fn, NULL); }
 
 /* Yield until `*flag` reaches `want` (at most 100,000 times). */
 static inline void yield_until(const int *flag, int want)

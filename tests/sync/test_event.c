@@ -327,5 +327,5 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_close_after_cancel),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

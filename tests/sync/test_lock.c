@@ -528,5 +528,5 @@ int main(void)
         cmocka_unit_test(test_close),
         cmocka_unit_test(test_dump_shows_owner),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

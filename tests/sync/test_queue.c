@@ -810,5 +810,5 @@ int main(void)
         cmocka_unit_test(test_many_producers_consumers),
         cmocka_unit_test(test_big_capacity),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }

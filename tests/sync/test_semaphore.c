@@ -813,5 +813,5 @@ int main(void)
         cmocka_unit_test(test_fan_out_100k),
         cmocka_unit_test(test_chaos_100k_cancellations),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return run_cases(tests, NULL, NULL);
 }
