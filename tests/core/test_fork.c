@@ -100,6 +100,39 @@ static int child_uses_pre_fork_pool(void)
     return weft_run(child_pre_fork_pool_main, NULL);
 }
 
+/* Every thread of `pool` runs one job at the same time (a barrier of all
+ * of them), so all have started.  Under ASan this matters: its allocator
+ * takes no lock across fork() (GCC 12's runtime), so a thread still
+ * setting itself up at the fork can leave a lock held in the child, where
+ * the child's own new threads then block forever.  glibc's malloc has no
+ * such hazard; a program forking from a task needs no such care. */
+static pthread_barrier_t all_started;
+
+static int meet(void *arg)
+{
+    (void)arg;
+    pthread_barrier_wait(&all_started);
+    return 0;
+}
+
+static int meet_task(void *arg)
+{
+    return weft_thread_pool_run(arg, meet, NULL, NULL, NULL);
+}
+
+static void start_every_thread(weft_thread_pool *pool)
+{
+    size_t n = weft_thread_pool_size(pool);
+    assert_int_equal(pthread_barrier_init(&all_started, NULL, (unsigned)n), 0);
+    weft_task *t[64];
+    assert_true(n <= 64);
+    for (size_t i = 0; i < n; i++)
+        t[i] = spawn_named(meet_task, pool, "meet");
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(join_status(t[i]), 0);
+    pthread_barrier_destroy(&all_started);
+}
+
 static int pools_then_fork(void *arg)
 {
     (void)arg;
@@ -109,6 +142,8 @@ static int pools_then_fork(void *arg)
     assert_int_equal(r, 2);
     pre_fork_pool = weft_thread_pool_new(&(weft_thread_pool_opts){.threads = 1});
     assert_non_null(pre_fork_pool);
+    start_every_thread(weft_thread_pool_default());
+    start_every_thread(pre_fork_pool);
     assert_int_equal(fork_and_wait(child_uses_default_pool), 0);
     assert_int_equal(fork_and_wait(child_uses_pre_fork_pool), 0);
     /* and the parent's pools still work */
