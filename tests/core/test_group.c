@@ -250,8 +250,10 @@ static int simultaneous_failures(void *arg)
     static kid k[3];
     memset(k, 0, sizeof k);
     /* One deadline for the three, so they wake in the same loop iteration
-     * (10 ms each, counted from each start, would be a few µs apart). */
-    int64_t at = weft_deadline_ms(10);
+     * (10 ms each, counted from each start, would be a few µs apart); far
+     * enough that all three sleep before it, even slowed down by TSan (one
+     * that started after it would fail at once and cancel the others). */
+    int64_t at = weft_deadline_ms(200);
     k[0] = (kid){.until = at, .ret = -EIO};
     k[1] = (kid){.until = at, .ret = -ENOENT};
     k[2] = (kid){.until = at, .ret = -EPERM};
