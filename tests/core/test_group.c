@@ -292,8 +292,8 @@ static int group_deadline(void *arg)
     k[2] = (kid){.sleep_ms = 1000, .ret = 1};
     k[3] = (kid){.sleep_ms = 0, .ret = 0};
     int64_t t0 = weft_now();
-    int64_t dl = weft_deadline_ms(20);
-    weft_group *g = weft_group_new(&(weft_group_opts){.timeout_ms = 20});
+    int64_t dl = weft_deadline_ms(200);
+    weft_group *g = weft_group_new(&(weft_group_opts){.timeout_ms = 200});
     assert_non_null(g);
     for (int i = 0; i < 4; i++)
         assert_int_equal(weft_group_spawn(g, kid_fn, &k[i], NULL), i);
@@ -341,7 +341,8 @@ static int wait_until_deadline(void *arg)
     for (int i = 0; i < 4; i++)
         assert_int_equal(weft_group_spawn(g, kid_fn, &k[i], NULL), i);
     int64_t t0 = weft_now();
-    int64_t dl = weft_deadline_ms(20);
+    /* 200 ms: k[2]'s 2 ms sleep ends well before, even under TSan */
+    int64_t dl = weft_deadline_ms(200);
     assert_int_equal(weft_group_wait_until(g, dl), -ETIMEDOUT);
     assert_int_equal(weft_group_running(g), 0);
     assert_int_equal(finished, 4);
