@@ -336,6 +336,11 @@ int weft__task_opts_check(const weft_task_opts *opts);
 /* The task's own deadline (t->deadline) has just failed a suspension
  * point with -ETIMEDOUT: record it in the scopes whose deadline that is. */
 void weft__scopes_fired(weft_task *t);
+/* For a call that must not start once its time is up (the pools): sets
+ * *deadline to `timeout_ms` from now (0: WEFT_NO_DEADLINE) and tells whether
+ * it or the task's own deadline has passed by the clock (the loop's cached
+ * time may lag), marking the fired scopes in the second case. */
+bool weft__call_expired(weft_task *t, int64_t timeout_ms, int64_t *deadline);
 
 /* Cancel `task` with `cause` (the first cause is kept). */
 void weft__cancel(weft_task *task, weft_cancel_cause cause);

@@ -476,6 +476,15 @@ void weft__scopes_fired(weft_task *t)
             sc->fired = 1;
 }
 
+bool weft__call_expired(weft_task *t, int64_t timeout_ms, int64_t *deadline)
+{
+    *deadline = timeout_ms ? weft_deadline_ms(timeout_ms) : WEFT_NO_DEADLINE;
+    int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
+    if (t->deadline <= now)
+        weft__scopes_fired(t);
+    return *deadline <= now || t->deadline <= now;
+}
+
 int weft_scope_fired(const weft_scope *scope)
 {
     return scope && scope->fired;

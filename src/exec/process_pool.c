@@ -1043,13 +1043,9 @@ int weft_process_pool_run(weft_process_pool *pool, weft_process_fn fn, const voi
     if (in_len > pool->o.max_input)
         return weft__seterr(-E2BIG, "weft_process_pool_run: %zu input bytes, max_input is %zu",
                             in_len, pool->o.max_input);
-    int64_t deadline = opts && opts->timeout_ms ? weft_deadline_ms(opts->timeout_ms)
-                                                : WEFT_NO_DEADLINE;
+    int64_t deadline;
     /* A deadline already past: fail before the job could reach a worker. */
-    int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
-    if (t->deadline <= now)
-        weft__scopes_fired(t);
-    if (deadline <= now || t->deadline <= now)
+    if (weft__call_expired(t, opts ? opts->timeout_ms : 0, &deadline))
         return weft__seterr(-ETIMEDOUT, "weft_process_pool_run: %s before the job started",
                             weft_strerror(-ETIMEDOUT));
     worker *idle = pick_worker(pool, in_len);

@@ -296,15 +296,11 @@ int weft_thread_pool_run(weft_thread_pool *pool, weft_blocking_fn fn, void *arg,
     if (weft__cancel_visible(t))
         return refuse(opts, arg, weft__seterr(-ECANCELED, "weft_thread_pool_run: %s",
                                               weft_strerror(-ECANCELED)));
-    int64_t deadline = opts && opts->timeout_ms ? weft_deadline_ms(opts->timeout_ms)
-                                                : WEFT_NO_DEADLINE;
+    int64_t deadline;
     /* A deadline (its own, a scope's or a shield's) that has passed already
      * fails the call here: once queued, an idle worker could start the job
      * before the wait below notices, and the job would run after all. */
-    int64_t now = weft_now(); /* fresh: the loop's cached time may lag */
-    if (t->deadline <= now)
-        weft__scopes_fired(t);
-    if (deadline <= now || t->deadline <= now)
+    if (weft__call_expired(t, opts ? opts->timeout_ms : 0, &deadline))
         return refuse(opts, arg, weft__seterr(-ETIMEDOUT, "weft_thread_pool_run: %s before "
                                               "the job started", weft_strerror(-ETIMEDOUT)));
     weft__job *job = calloc(1, sizeof *job);
