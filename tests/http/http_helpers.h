@@ -208,4 +208,15 @@ static inline void url_of(const struct server *sv, char *buf, size_t len, const 
     snprintf(buf, len, "http://127.0.0.1:%d%s", sv->port, path);
 }
 
+/* Compute without yielding for at least `min_ms`, and on until `*flag`
+ * (set by another thread) is nonzero, at most `max_ms`: the loop sees
+ * nothing meanwhile, however loaded the machine. */
+static inline void compute_until_set(const int *flag, int64_t min_ms, int64_t max_ms)
+{
+    int64_t t0 = clock_ns();
+    while (clock_ns() - t0 < min_ms * MS
+           || (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && clock_ns() - t0 < max_ms * MS))
+        ;
+}
+
 #endif

@@ -419,10 +419,7 @@ static int post_after_close_notify_main(void *arg)
     assert_int_equal(stats_of(s).idle, 1);
     /* compute for 200 ms without yielding, and until the server has sent
      * its alert (however loaded the machine): the loop never sees it */
-    int64_t t0 = clock_ns();
-    while (clock_ns() - t0 < 200 * MS
-           || (!__atomic_load_n(&TC.closed, __ATOMIC_ACQUIRE) && clock_ns() - t0 < 10000 * MS))
-        ;
+    compute_until_set(&TC.closed, 200, 10000);
     assert_int_equal(__atomic_load_n(&TC.closed, __ATOMIC_ACQUIRE), 1);
     int rc = weft_http_fetch(s, &(weft_http_request){.method = "POST", .url = u, .body = "x",
                                                       .body_len = 1},
